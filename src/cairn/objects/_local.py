@@ -1,0 +1,178 @@
+"""An object store in a local folder, written with plain system calls.
+
+fsspec's local ``pipe_file(mode="create")`` checks and then writes, which is not atomic, and
+importing fsspec costs more than a whole local commit; this store uses ``os`` directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from cairn.errors import ObjectNotFoundError, StorageError
+from cairn.objects._base import ObjectStore
+from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
+
+__all__ = ["LocalObjectStore"]
+
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files under ``root`` (``root/ab/cdef...``).
+
+    A new object is written to a temporary file in its final folder and then hard-linked to its
+    name. ``link`` fails if the name exists, so two writers racing on one object can never
+    expose a half-written file: the first link wins and the other sees "exists", which for
+    content-addressed data is success. Where hard links are not supported, ``os.replace``
+    (atomic, and harmless because both writers hold identical bytes) is used instead.
+
+    Args:
+        root: the folder that holds the fan-out folders (a catalog's ``objects/``).
+        fsync: flush every object to disk before it is named. Off by default, as in git:
+            a killed process loses nothing either way; only a power cut can.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.root = Path(root)
+        self.fsync = fsync
+        self._made: set[str] = set()
+
+    def _path(self, oid: str) -> Path:
+        return self.root / id_to_path(oid)
+
+    def put(self, data: bytes) -> ObjectId:
+        # docstring inherited
+        oid = object_id(data)
+        final = self._path(oid)
+        if final.exists():
+            return oid
+        self._write_new(final, data)
+        return oid
+
+    def put_file(self, path: str | os.PathLike[str]) -> ObjectId:
+        # docstring inherited
+        # Hash while copying into the temporary file, so the name always matches the bytes
+        # that were stored even if the source changes meanwhile; the caller keeps its file.
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as src, open(tmp, "xb") as dst:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    dst.write(chunk)
+                if self.fsync:
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            oid = ObjectId(h.hexdigest())
+            final = self._path(oid)
+            if not final.exists():
+                self._folder(final)
+                self._publish(tmp, final)
+        except OSError as exc:
+            raise StorageError(f"could not store {str(path)!r} in {str(self.root)!r}: {exc}") from exc
+        finally:
+            _unlink_quietly(tmp)
+        return oid
+
+    def _folder(self, final: Path) -> Path:
+        folder = final.parent
+        key = folder.name
+        if key not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(key)
+        return folder
+
+    def _write_new(self, final: Path, data: bytes) -> None:
+        folder = self._folder(final)
+        tmp = folder / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._publish(tmp, final)
+        except OSError as exc:
+            raise StorageError(f"could not store object at {str(final)!r}: {exc}") from exc
+        finally:
+            _unlink_quietly(tmp)
+
+    @staticmethod
+    def _publish(tmp: Path, final: Path) -> None:
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            pass  # another writer stored the same bytes first: success
+        except OSError:
+            # No hard links here (some network and FUSE file systems): replace is atomic
+            # too, and both writers hold the same bytes.
+            os.replace(tmp, final)
+
+    def get(self, oid: str) -> bytes:
+        # docstring inherited
+        oid = self._check(oid)
+        path = self._path(oid)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(oid, str(path)) from None
+        except OSError as exc:
+            raise StorageError(f"could not read object {oid!r} at {str(path)!r}: {exc}") from exc
+        return self._verify(oid, data)
+
+    def exists(self, oid: str) -> bool:
+        # docstring inherited
+        return self._path(self._check(oid)).exists()
+
+    def iter_ids(self, prefix: str = "") -> Iterator[ObjectId]:
+        # docstring inherited
+        if len(prefix) >= 2:
+            folders = [prefix[:2]]
+        else:
+            try:
+                folders = [e.name for e in os.scandir(self.root) if e.is_dir()]
+            except FileNotFoundError:
+                return
+            folders = [f for f in folders if f.startswith(prefix)]
+        rest_prefix = prefix[2:]
+        for fanout in folders:
+            try:
+                entries = os.scandir(self.root / fanout)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith(rest_prefix) and not name.startswith(_TMP_PREFIX):
+                        oid = path_to_id(fanout, name)
+                        if oid is not None:
+                            yield oid
+
+    def delete(self, oid: str) -> bool:
+        # docstring inherited
+        try:
+            self._path(self._check(oid)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def describe(self, oid: str) -> str:
+        # docstring inherited
+        return str(self.root / oid[:2] / oid[2:])
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,105 @@
+"""The ref store interface: named pointers to object ids, moved by compare-and-swap."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import NewType
+
+from cairn.errors import CorruptRefError, InvalidRefNameError
+from cairn.objects import ObjectId, check_object_id
+from cairn.objects._ids import _ID_RE
+
+__all__ = ["RefName", "RefStore", "check_ref_name", "decode_ref_value", "encode_ref_value"]
+
+RefName = NewType("RefName", str)
+"""A ref's name: ``/``-separated segments such as ``artifacts/my-key``."""
+
+# A segment starts with a letter, digit, dash or underscore (never a dot, so no "." or ".."
+# and no hidden files), and holds only characters that are safe in every file system and in
+# S3 keys. Names are mapped to paths by joining segments, so this check is what keeps a ref
+# inside its store.
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
+_MAX_NAME = 1024
+
+
+def check_ref_name(name: object) -> RefName:
+    """Return ``name`` as a :data:`RefName`, or raise :class:`InvalidRefNameError`.
+
+    Example:
+        >>> check_ref_name("artifacts/my-key")
+        'artifacts/my-key'
+    """
+    if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
+        raise InvalidRefNameError(f"{name!r} is not a ref name")
+    for segment in name.split("/"):
+        if not _SEGMENT_RE.fullmatch(segment) or segment.endswith((".lock", ".tmp")):
+            raise InvalidRefNameError(
+                f"{name!r} is not a ref name: segment {segment!r} must be 1 to 255 letters, "
+                "digits, '.', '_' or '-', not start with '.', and not end in '.lock' or '.tmp'"
+            )
+    return RefName(name)
+
+
+def encode_ref_value(oid: ObjectId) -> bytes:
+    """Return the bytes a ref file holds for ``oid``: the id and a newline, as git writes."""
+    return f"{check_object_id(oid)}\n".encode("ascii")
+
+
+def decode_ref_value(name: str, raw: bytes, path: str | None = None) -> ObjectId:
+    """Return the object id held in a ref file's bytes, or raise :class:`CorruptRefError`."""
+    text = raw.strip()
+    try:
+        value = text.decode("ascii")
+    except UnicodeDecodeError:
+        raise CorruptRefError(name, raw, path) from None
+    if not _ID_RE.fullmatch(value):
+        raise CorruptRefError(name, raw, path)
+    return ObjectId(value)
+
+
+class RefStore(ABC):
+    """Named, mutable pointers to object ids.
+
+    The promises every implementation keeps (and that ``cairn.testing.RefStoreTests`` checks,
+    across threads and across processes):
+
+    * Updates are compare-and-swap: :meth:`set_if_equals`, :meth:`add_if_new` and
+      :meth:`delete_if_equals` change the ref only if it holds the expected value at the
+      instant of the change, and return whether they did. Of several writers racing from the
+      same expected value, exactly one wins; the others get ``False``, re-read and retry.
+      No update is ever lost.
+    * A reader sees either the old value or the new one, never a mix, even after a writer is
+      killed mid-update.
+    * Names are checked with :func:`check_ref_name` before any path is built from them.
+    * A ref whose stored bytes are not an object id raises :class:`~cairn.errors.CorruptRefError`.
+    """
+
+    @abstractmethod
+    def get(self, name: str) -> ObjectId | None:
+        """Return the object id ref ``name`` points to, or None if there is no such ref."""
+
+    @abstractmethod
+    def set_if_equals(self, name: str, old: ObjectId | None, new: ObjectId) -> bool:
+        """Point ``name`` at ``new`` if it now points at ``old`` (None: if it does not exist)."""
+
+    def add_if_new(self, name: str, new: ObjectId) -> bool:
+        """Create ref ``name`` pointing at ``new`` if it does not exist yet."""
+        return self.set_if_equals(name, None, new)
+
+    @abstractmethod
+    def delete_if_equals(self, name: str, old: ObjectId) -> bool:
+        """Delete ref ``name`` if it now points at ``old``."""
+
+    @abstractmethod
+    def iter_refs(self, prefix: str = "") -> Iterator[tuple[RefName, ObjectId]]:
+        """Yield ``(name, object id)`` for every ref whose name starts with ``prefix``, by name.
+
+        A ``prefix`` that ends in ``/`` lists a folder of refs; listing never fails on a
+        missing folder, it yields nothing.
+        """
+
+    @abstractmethod
+    def describe(self, name: str) -> str:
+        """Return where ref ``name`` is (or would be) stored, for messages."""

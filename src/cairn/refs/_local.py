@@ -1,0 +1,146 @@
+"""Refs as small files in a local folder, moved under a lock file with an atomic rename.
+
+An update works as git's does: take ``NAME.lock``, check the current value, write the new
+value into the lock file and rename it over ``NAME``. Readers never lock: ``rename`` is atomic,
+so they see the old file or the new one.
+
+Unlike git, the lock is also held with ``flock``, which the kernel releases when the holder
+dies. A writer killed with SIGKILL therefore never leaves a lock that blocks the ref forever:
+the next writer opens the stale lock file, gets the ``flock`` at once and takes it over. A
+lock file that was renamed or removed while a writer waited for it is detected by comparing
+inodes, and the writer starts again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from cairn.errors import StorageError
+from cairn.objects import ObjectId
+from cairn.refs._base import (
+    RefName,
+    RefStore,
+    check_ref_name,
+    decode_ref_value,
+    encode_ref_value,
+)
+
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["LocalRefStore"]
+
+_LOCK = ".lock"
+
+
+class LocalRefStore(RefStore):
+    """Refs as files under ``root`` (``root/artifacts/my-key`` holds one object id).
+
+    Args:
+        root: the folder that holds the refs (a catalog's ``refs/``).
+        fsync: flush each new ref value to disk before it is renamed into place.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        if sys.platform == "win32":  # pragma: no cover - we have no Windows CI
+            raise StorageError("local catalogs need POSIX file locks; Windows is not supported")
+        self.root = Path(root)
+        self.fsync = fsync
+
+    def _path(self, name: str) -> Path:
+        return self.root.joinpath(*check_ref_name(name).split("/"))
+
+    def get(self, name: str) -> ObjectId | None:
+        # docstring inherited
+        path = self._path(name)
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except IsADirectoryError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"could not read ref {name!r} at {str(path)!r}: {exc}") from exc
+        return decode_ref_value(name, raw, str(path))
+
+    def set_if_equals(self, name: str, old: ObjectId | None, new: ObjectId) -> bool:
+        # docstring inherited
+        data = encode_ref_value(new)
+        return self._update(name, lambda current: current == old, data)
+
+    def delete_if_equals(self, name: str, old: ObjectId) -> bool:
+        # docstring inherited
+        return self._update(name, lambda current: current == old, None)
+
+    def _update(
+        self, name: str, check: Callable[[ObjectId | None], bool], data: bytes | None
+    ) -> bool:
+        path = self._path(name)
+        lock_path = path.with_name(path.name + _LOCK)
+        try:
+            if data is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            while True:
+                try:
+                    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                except FileNotFoundError:
+                    return check(None) and data is None  # no folder: the ref cannot exist
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    try:
+                        same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+                    except FileNotFoundError:
+                        same = False
+                    if not same:
+                        continue  # the lock file we waited on was published or removed
+                    current = self.get(name)
+                    if not check(current):
+                        os.unlink(lock_path)
+                        return False
+                    if data is None:
+                        if current is not None:
+                            os.unlink(path)
+                        os.unlink(lock_path)
+                        return True
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, data, 0)
+                    if self.fsync:
+                        os.fsync(fd)
+                    os.rename(lock_path, path)
+                    return True
+                finally:
+                    os.close(fd)  # also releases the flock
+        except OSError as exc:
+            raise StorageError(f"could not update ref {name!r} at {str(path)!r}: {exc}") from exc
+
+    def iter_refs(self, prefix: str = "") -> Iterator[tuple[RefName, ObjectId]]:
+        # docstring inherited
+        folder_part, _, _ = prefix.rpartition("/")
+        folder = self.root.joinpath(*folder_part.split("/")) if folder_part else self.root
+        if folder_part:
+            check_ref_name(folder_part)
+        found: list[tuple[str, Path]] = []
+        base = len(str(self.root)) + 1
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for fname in filenames:
+                if fname.endswith(_LOCK) or fname.startswith("."):
+                    continue
+                full = os.path.join(dirpath, fname)
+                rel = full[base:].replace(os.sep, "/")
+                if rel.startswith(prefix):
+                    found.append((rel, Path(full)))
+        found.sort()
+        for rel, full in found:
+            try:
+                raw = full.read_bytes()
+            except FileNotFoundError:
+                continue  # deleted while we listed
+            yield RefName(rel), decode_ref_value(rel, raw, str(full))
+
+    def describe(self, name: str) -> str:
+        # docstring inherited
+        return str(self._path(name))
