@@ -61,7 +61,7 @@ class LocalObjectStore(ObjectStore):
         tmp = self.root / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
         h = hashlib.sha256()
         try:
-            with open(path, "rb") as src, open(tmp, "xb") as dst:
+            with open(path, "rb") as src, open(tmp, "xb", opener=_read_only) as dst:
                 while chunk := src.read(1 << 20):
                     h.update(chunk)
                     dst.write(chunk)
@@ -71,7 +71,7 @@ class LocalObjectStore(ObjectStore):
             oid = ObjectId(h.hexdigest())
             final = self._path(oid)
             if not final.exists():
-                self._folder(final)
+                final.parent.mkdir(parents=True, exist_ok=True)
                 self._publish(tmp, final)
         except OSError as exc:
             raise StorageError(f"could not store {str(path)!r} in {str(self.root)!r}: {exc}") from exc
@@ -91,7 +91,14 @@ class LocalObjectStore(ObjectStore):
         folder = self._folder(final)
         tmp = folder / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            except FileNotFoundError:
+                # The folder was removed since this store made it (by gc in another
+                # process, say): make it again.
+                self._made.discard(folder.name)
+                self._folder(final)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 view = memoryview(data)
                 while view:
@@ -169,6 +176,11 @@ class LocalObjectStore(ObjectStore):
     def describe(self, oid: str) -> str:
         # docstring inherited
         return str(self.root / oid[:2] / oid[2:])
+
+
+def _read_only(path: str, flags: int) -> int:
+    # Objects are never rewritten in place: create them read-only, as put() does.
+    return os.open(path, flags, 0o444)
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -134,12 +134,12 @@ class LocalRefStore(RefStore):
                 if rel.startswith(prefix):
                     found.append((rel, Path(full)))
         found.sort()
-        for rel, full in found:
+        for rel, ref_path in found:
             try:
-                raw = full.read_bytes()
+                raw = ref_path.read_bytes()
             except FileNotFoundError:
                 continue  # deleted while we listed
-            yield RefName(rel), decode_ref_value(rel, raw, str(full))
+            yield RefName(rel), decode_ref_value(rel, raw, str(ref_path))
 
     def describe(self, name: str) -> str:
         # docstring inherited
