@@ -1,0 +1,55 @@
+"""The catalog: artifact versions, key histories, runs and their derived indexes.
+
+A catalog is a root URL holding ``CAIRN`` (the format marker), ``objects/`` (immutable,
+content-addressed records and blobs), ``refs/`` (named pointers moved by compare-and-swap) and
+``index/`` (derived data, safe to delete). docs/FORMAT.md describes every file.
+
+Example:
+    >>> from cairn.catalog import Catalog
+    >>> cat = Catalog.from_url("memory://catalog-example")
+    >>> first = cat.artifacts.create("markdown", "v1", key="notes")
+    >>> second = cat.artifacts.create("markdown", "v2", key="notes")
+    >>> [a.data for a in cat.artifacts.history("notes")]
+    ['v2', 'v1']
+"""
+
+from cairn.catalog._artifacts import (
+    ARTIFACT_KEY_MAX,
+    ArtifactResponse,
+    Artifacts,
+    validate_artifact_key,
+)
+from cairn.catalog._catalog import MARKER, Catalog
+from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
+from cairn.catalog.records import (
+    FORMAT_VERSION,
+    ArtifactVersion,
+    HistorySnapshot,
+    ProgressUpdate,
+    Record,
+    RunRecord,
+    decode_record,
+    encode_record,
+    record_id,
+)
+
+__all__ = [
+    "ARTIFACT_KEY_MAX",
+    "FORMAT_VERSION",
+    "MARKER",
+    "ArtifactResponse",
+    "ArtifactVersion",
+    "Artifacts",
+    "Catalog",
+    "HistorySnapshot",
+    "ProgressUpdate",
+    "Record",
+    "RunNotFoundError",
+    "RunRecord",
+    "Runs",
+    "check_run_id",
+    "decode_record",
+    "encode_record",
+    "record_id",
+    "validate_artifact_key",
+]

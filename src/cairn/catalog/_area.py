@@ -1,0 +1,162 @@
+"""Plain files beside the objects and refs: the format marker and the derived index.
+
+These are the only files cairn ever overwrites. The marker is written once; index files are
+derived data, replaced whole (atomically where the backend allows) and safe to lose.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import StorageError
+
+__all__ = ["FileArea", "FsspecFileArea", "LocalFileArea", "MemoryFileArea"]
+
+
+class FileArea(ABC):
+    """Small named files at fixed relative paths under a catalog root."""
+
+    @abstractmethod
+    def read(self, relpath: str) -> bytes | None:
+        """Return the content of ``relpath``, or None if it does not exist."""
+
+    @abstractmethod
+    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
+        """Write ``relpath`` whole; with ``exclusive``, only if it does not exist yet.
+
+        Returns whether the file was written.
+        """
+
+    @abstractmethod
+    def delete_tree(self, relpath: str) -> None:
+        """Remove ``relpath`` and everything under it, if it exists."""
+
+    @abstractmethod
+    def is_nonempty_foreign(self) -> bool:
+        """Return whether the root exists and holds files but no catalog marker."""
+
+
+class LocalFileArea(FileArea):
+    """Files under a local folder, replaced by temp file and rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, relpath: str) -> bytes | None:
+        # docstring inherited
+        try:
+            return (self.root / relpath).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
+        # docstring inherited
+        path = self.root / relpath
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            if exclusive:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    return False
+            else:
+                os.replace(tmp, path)
+            return True
+        except OSError as exc:
+            raise StorageError(f"could not write {str(path)!r}: {exc}") from exc
+        finally:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+    def delete_tree(self, relpath: str) -> None:
+        # docstring inherited
+        import shutil
+
+        shutil.rmtree(self.root / relpath, ignore_errors=True)
+
+    def is_nonempty_foreign(self) -> bool:
+        # docstring inherited
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return bool(names) and "CAIRN" not in names
+
+
+class MemoryFileArea(FileArea):
+    """Files in a dict, for memory catalogs."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def read(self, relpath: str) -> bytes | None:
+        # docstring inherited
+        return self._files.get(relpath)
+
+    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
+        # docstring inherited
+        with self._lock:
+            if exclusive and relpath in self._files:
+                return False
+            self._files[relpath] = bytes(data)
+            return True
+
+    def delete_tree(self, relpath: str) -> None:
+        # docstring inherited
+        with self._lock:
+            for name in [n for n in self._files if n == relpath or n.startswith(relpath + "/")]:
+                del self._files[name]
+
+    def is_nonempty_foreign(self) -> bool:
+        # docstring inherited
+        return False
+
+
+class FsspecFileArea(FileArea):
+    """Files on an fsspec file system (exclusive writes use ``mode="create"``)."""
+
+    def __init__(self, fs: Any, root: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def read(self, relpath: str) -> bytes | None:
+        # docstring inherited
+        try:
+            return bytes(self.fs.cat_file(f"{self.root}/{relpath}"))
+        except FileNotFoundError:
+            return None
+
+    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
+        # docstring inherited
+        try:
+            self.fs.pipe_file(
+                f"{self.root}/{relpath}", data, mode="create" if exclusive else "overwrite"
+            )
+        except FileExistsError:
+            return False
+        return True
+
+    def delete_tree(self, relpath: str) -> None:
+        # docstring inherited
+        try:
+            self.fs.rm(f"{self.root}/{relpath}", recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def is_nonempty_foreign(self) -> bool:
+        # docstring inherited
+        try:
+            names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)]
+        except FileNotFoundError:
+            return False
+        return bool(names) and "CAIRN" not in names

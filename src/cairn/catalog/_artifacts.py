@@ -1,0 +1,727 @@
+"""Artifact versions, per-key history, progress updates and deletion on a catalog.
+
+Refs this module owns (see docs/FORMAT.md):
+
+* ``artifacts/<key>``: the head of the key's history, an :class:`ArtifactVersion` (whose
+  ``parent`` is the previous head) or a :class:`HistorySnapshot` (which lists the versions).
+* ``progress/<artifact id>``: the latest :class:`ProgressUpdate` of a progress artifact.
+* ``keyless/<artifact id>``: keeps a keyless artifact made outside any run reachable.
+  (Keyless artifacts made in a run are reachable from the run's record.)
+* ``deleted/<artifact id>``: a deleted keyless artifact's tombstone.
+
+Ordering. A version's ``created`` is never earlier than its parent's plus one microsecond,
+so along a history, commit order and creation order agree even across machines whose clocks
+differ, and "latest" means the same thing everywhere: the newest by creation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from cairn.catalog import _tables
+from cairn.catalog.records import (
+    ArtifactVersion,
+    HistorySnapshot,
+    ProgressUpdate,
+    RunRecord,
+    new_nonce,
+    utcnow,
+)
+from cairn.errors import (
+    ArtifactNotFoundError,
+    CatalogError,
+    InvalidKeyError,
+    NotFoundError,
+    RefConflictError,
+    WrongTypeError,
+)
+from cairn.objects import ObjectId
+
+if TYPE_CHECKING:
+    from cairn.catalog._catalog import Catalog
+
+__all__ = [
+    "ARTIFACT_KEY_MAX",
+    "INLINE_LIMIT",
+    "ArtifactResponse",
+    "Artifacts",
+    "validate_artifact_key",
+]
+
+ARTIFACT_KEY_MAX = 255
+INLINE_LIMIT = 64 * 1024
+"""Payloads larger than this many bytes are stored in their own blob object."""
+
+_KEY_RE = re.compile(r"[a-z0-9-]+")
+_KEY_MESSAGE = "Artifact key must only contain lowercase letters, numbers, and dashes."
+_ONE_US = dt.timedelta(microseconds=1)
+_CAS_DEADLINE = 120.0
+_INDEX_PATH = "index/artifacts-latest.msgpack"
+_INDEX_VERSION = 1
+
+
+def validate_artifact_key(key: object) -> str:
+    """Return ``key`` if it is a valid artifact key, else raise :class:`InvalidKeyError`.
+
+    A key is 1 to 255 lowercase ASCII letters, digits and dashes. (Prefect also lets ``""``
+    and a key ending in a newline through; cairn does not.)
+
+    Example:
+        >>> validate_artifact_key("gtm-report")
+        'gtm-report'
+    """
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        raise InvalidKeyError(_KEY_MESSAGE)
+    if len(key) > ARTIFACT_KEY_MAX:
+        raise InvalidKeyError(
+            f"Artifact key must be at most {ARTIFACT_KEY_MAX} characters long (got {len(key)})."
+        )
+    return key
+
+
+def _ref(key: str) -> str:
+    return f"artifacts/{key}"
+
+
+def _later(now: dt.datetime, previous: dt.datetime | None) -> dt.datetime:
+    return now if previous is None or now > previous else previous + _ONE_US
+
+
+class ArtifactResponse:
+    """One artifact version as read from a catalog, in the shape Prefect's API returns.
+
+    ``data`` is what Prefect stores: a string for markdown, link, image and table artifacts
+    (tables as a JSON string), a float for progress. Large payloads are read only when
+    ``data`` is first used. For tables, :meth:`rows` and :meth:`to_arrow` give the table itself.
+    """
+
+    __slots__ = ("_catalog", "_data", "_record", "_update", "id")
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        oid: ObjectId,
+        record: ArtifactVersion,
+        update: ProgressUpdate | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._record = record
+        self._update = update
+        self._data: Any = _UNSET
+        self.id: ObjectId = oid
+
+    def __repr__(self) -> str:
+        return f"ArtifactResponse(id={self.id[:12]!r}, key={self.key!r}, type={self.type!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ArtifactResponse):
+            return NotImplemented
+        return self.id == other.id and self._update == other._update
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def record(self) -> ArtifactVersion:
+        """The stored version record."""
+        return self._record
+
+    @property
+    def key(self) -> str | None:
+        """The artifact's key, or None for a keyless artifact."""
+        return self._record.key
+
+    @property
+    def type(self) -> str:
+        """The artifact's type (``markdown``, ``table``, ``progress``, ``image``, ...)."""
+        return self._record.type
+
+    @property
+    def created(self) -> dt.datetime:
+        """When the version was created (UTC)."""
+        return self._record.created
+
+    @property
+    def updated(self) -> dt.datetime:
+        """When the version last changed: its creation, or its latest progress update."""
+        return self._update.updated if self._update else self._record.created
+
+    @property
+    def description(self) -> str | None:
+        """The markdown description."""
+        return self._update.description if self._update else self._record.description
+
+    @property
+    def metadata_(self) -> dict[str, str] | None:
+        """Free-form string metadata, as Prefect's ``metadata_``."""
+        return self._record.metadata
+
+    @property
+    def flow_run_id(self) -> str | None:
+        """The flow run that created the version, if any."""
+        return self._record.flow_run_id
+
+    @property
+    def task_run_id(self) -> str | None:
+        """The task run that created the version, if any."""
+        return self._record.task_run_id
+
+    @property
+    def link(self) -> str | None:
+        """For a link artifact, its target."""
+        return self._record.link
+
+    @property
+    def link_text(self) -> str | None:
+        """For a link artifact, its text."""
+        return self._record.link_text
+
+    @property
+    def data(self) -> Any:
+        """The payload, exactly as Prefect would return it."""
+        if self._update is not None:
+            return self._update.data
+        if self._data is _UNSET:
+            self._data = self._load_data()
+        return self._data
+
+    def _load_data(self) -> Any:
+        rec = self._record
+        if rec.blob is None:
+            return rec.data
+        raw = self._catalog.objects.get(rec.blob)
+        if rec.blob_format == "parquet":
+            return _tables.rows_json_from_parquet(raw)
+        return raw.decode("utf-8")
+
+    def rows(self) -> Any:
+        """For a table artifact, the table as Python objects (the parsed ``data``)."""
+        self._require_table()
+        return json.loads(self.data)
+
+    def to_arrow(self) -> Any:
+        """For a table artifact, the table as a ``pyarrow.Table``."""
+        import pyarrow as pa
+
+        self._require_table()
+        rec = self._record
+        if rec.blob is not None and rec.blob_format == "parquet":
+            return _tables.read_parquet(self._catalog.objects.get(rec.blob))
+        rows = self.rows()
+        if isinstance(rows, dict):
+            return pa.table(rows)
+        if rows and isinstance(rows[0], list):
+            return pa.table({str(i): list(col) for i, col in enumerate(zip(*rows))})
+        return pa.Table.from_pylist(rows)
+
+    def _require_table(self) -> None:
+        if self.type != "table":
+            raise WrongTypeError(f"artifact {self.id[:12]!r} is a {self.type} artifact, not a table")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the version as Prefect's JSON output shows it (times as ISO 8601 strings)."""
+        return {
+            "id": self.id,
+            "created": _iso(self.created),
+            "updated": _iso(self.updated),
+            "key": self.key,
+            "type": self.type,
+            "description": self.description,
+            "data": self.data,
+            "metadata_": self.metadata_,
+            "flow_run_id": self.flow_run_id,
+            "task_run_id": self.task_run_id,
+        }
+
+
+_UNSET: Any = object()
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+class _IndexEntry(msgspec.Struct, array_like=True):
+    # Derived data only (never hashed): array_like keeps the listing index small.
+    head: str
+    latest: str | None
+    record: ArtifactVersion | None
+
+
+class _Index(msgspec.Struct):
+    version: int
+    entries: dict[str, _IndexEntry]
+
+
+_index_encoder = msgspec.msgpack.Encoder()
+_index_decoder = msgspec.msgpack.Decoder(_Index)
+
+
+class Artifacts:
+    """The artifacts of one catalog: create, read, list, update progress, delete.
+
+    Reached as ``catalog.artifacts``. Reads never validate keys (an invalid key is simply not
+    found, as in Prefect); writes refuse invalid input before anything is written.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        # This process's last known head of each key: (head id, head created). A stale view
+        # only costs a failed compare-and-swap and a re-read.
+        self._views: dict[str, tuple[ObjectId | None, dt.datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, type: str, data: Any = None, **options: Any) -> ObjectId:
+        """Commit a new artifact version and return its id (see :meth:`commit`)."""
+        return self.commit(type, data, **options).id
+
+    def commit(
+        self,
+        type: str,
+        data: Any = None,
+        *,
+        key: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        flow_run_id: str | None = None,
+        task_run_id: str | None = None,
+        link: str | None = None,
+        link_text: str | None = None,
+        table: Any = None,
+        anchored_by_run: bool = False,
+    ) -> ArtifactResponse:
+        """Commit a new artifact version and return it as read back.
+
+        Args:
+            type: the artifact type (``markdown``, ``table``, ``progress``, ``image``, ...).
+            data: the payload (a string for most types, a float for progress).
+            key: the key whose history the version joins; None for a keyless artifact.
+            description: a markdown description.
+            metadata: string metadata (values over 500 characters are cut, as in Prefect).
+            flow_run_id: the flow run creating it.
+            task_run_id: the task run creating it.
+            link: for link artifacts, the target.
+            link_text: for link artifacts, the text.
+            table: for table artifacts given as a dataframe or Arrow table: stored as Parquet
+                (``data`` must then be None).
+            anchored_by_run: the run in progress will list this artifact in its record, so a
+                keyless artifact needs no ref of its own.
+
+        Raises:
+            InvalidKeyError: ``key`` is not a valid artifact key.
+            InvalidTableError: ``table`` cannot be stored.
+        """
+        if key is not None:
+            validate_artifact_key(key)
+        if not isinstance(type, str) or not type:
+            raise CatalogError(f"artifact type must be a non-empty string, got {type!r}")
+        cat = self._catalog
+        cat.ensure_initialized()
+        fields: dict[str, Any] = {
+            "type": type,
+            "key": key,
+            "description": description,
+            "metadata": _cut_metadata(metadata),
+            "flow_run_id": flow_run_id,
+            "task_run_id": task_run_id,
+            "link": link,
+            "link_text": link_text,
+            "nonce": new_nonce(),
+        }
+        if table is not None:
+            with _tables.parquet_file(table) as path:
+                fields["blob"] = cat.objects.put_file(path)
+            fields["blob_format"] = "parquet"
+        elif isinstance(data, str) and len(data) > INLINE_LIMIT:
+            fields["blob"] = cat.objects.put(data.encode("utf-8"))
+            fields["blob_format"] = "text"
+        else:
+            fields["data"] = data
+        if key is None:
+            record = ArtifactVersion(created=utcnow(), **fields)
+            oid = cat.put_record(record)
+            if not anchored_by_run:
+                cat.refs.add_if_new(f"keyless/{oid}", oid)
+        else:
+            oid, record = self._commit_keyed(key, fields)
+        return ArtifactResponse(cat, oid, record)
+
+    def _commit_keyed(self, key: str, fields: dict[str, Any]) -> tuple[ObjectId, ArtifactVersion]:
+        cat = self._catalog
+        ref = _ref(key)
+        view = self._views.get(key)
+        deadline = time.monotonic() + _CAS_DEADLINE
+        attempt = 0
+        while True:
+            if view is None:
+                view = self._read_view(key)
+            head, head_created = view
+            record = ArtifactVersion(
+                created=_later(utcnow(), head_created), parent=head, **fields
+            )
+            oid = cat.put_record(record)
+            if cat.refs.set_if_equals(ref, head, oid):
+                self._views[key] = (oid, record.created)
+                return oid, record
+            # Lost the race: another writer moved the ref. Our object is now unreachable
+            # (garbage collection reclaims it); re-read the head and commit again on top.
+            view = None
+            attempt += 1
+            if time.monotonic() > deadline:
+                raise RefConflictError(
+                    f"could not commit to artifact key {key!r}: other writers kept moving it "
+                    f"for {_CAS_DEADLINE:.0f} seconds"
+                )
+            if attempt > 2:
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+
+    def _read_view(self, key: str) -> tuple[ObjectId | None, dt.datetime | None]:
+        head = self._catalog.refs.get(_ref(key))
+        if head is None:
+            return None, None
+        rec = self._catalog.get_record(head)
+        if isinstance(rec, (ArtifactVersion, HistorySnapshot)):
+            return head, rec.created
+        raise WrongTypeError(f"ref {_ref(key)!r} points at a {type(rec).__name__}, not a history")
+
+    def update_progress(
+        self, artifact_id: str, progress: float, description: str | None = None
+    ) -> ObjectId:
+        """Set a progress artifact's value; it keeps its id. Returns the id.
+
+        The update is a new immutable record, so the whole series of values is kept.
+
+        Raises:
+            ArtifactNotFoundError: no live artifact has that id.
+            WrongTypeError: the artifact is not a progress artifact.
+        """
+        current = self.get(artifact_id)
+        if current.type != "progress":
+            raise WrongTypeError(
+                f"artifact {current.id[:12]!r} is a {current.type} artifact; only progress "
+                "artifacts can be updated"
+            )
+        cat = self._catalog
+        ref = f"progress/{current.id}"
+        value = float(progress)
+        deadline = time.monotonic() + _CAS_DEADLINE
+        while True:
+            head = cat.refs.get(ref)
+            previous = cat.get_record(head) if head else None
+            if previous is not None and not isinstance(previous, ProgressUpdate):
+                raise WrongTypeError(f"ref {ref!r} points at a {type(previous).__name__}")
+            last_time = previous.updated if previous else current.created
+            last_description = previous.description if previous else current.record.description
+            update = ProgressUpdate(
+                artifact=current.id,
+                data=value,
+                updated=_later(utcnow(), last_time),
+                description=description or last_description,
+                parent=head,
+            )
+            oid = cat.put_record(update)
+            if cat.refs.set_if_equals(ref, head, oid):
+                return current.id
+            if time.monotonic() > deadline:
+                raise RefConflictError(f"could not update progress of {current.id[:12]!r}")
+
+    def delete(self, id_or_prefix: str) -> ArtifactResponse:
+        """Delete one artifact version by id (or unique prefix) and return what was deleted.
+
+        Deleting a key's latest version makes the previous one the latest; deleting its last
+        version makes the key disappear from listings. Other versions keep their ids.
+
+        Raises:
+            ArtifactNotFoundError: no live artifact has that id.
+        """
+        target = self.get(id_or_prefix)
+        cat = self._catalog
+        if target.key is None:
+            cat.ensure_initialized()
+            cat.refs.add_if_new(f"deleted/{target.id}", target.id)
+            anchor = cat.refs.get(f"keyless/{target.id}")
+            if anchor is not None:
+                cat.refs.delete_if_equals(f"keyless/{target.id}", anchor)
+        else:
+            removed = self._rewrite(target.key, {target.id})
+            if not removed:
+                raise ArtifactNotFoundError(f"Artifact with id {target.id!r} not found!")
+        self._drop_progress(target.id)
+        return target
+
+    def delete_key(self, key: str) -> int:
+        """Delete every version of ``key``; return how many there were (0 if none)."""
+        removed = self._rewrite(key, None)
+        for oid in removed:
+            self._drop_progress(oid)
+        return len(removed)
+
+    def _rewrite(self, key: str, remove: set[ObjectId] | None) -> list[ObjectId]:
+        """Replace ``key``'s history by a snapshot without ``remove`` (None: all versions)."""
+        cat = self._catalog
+        ref = _ref(key)
+        deadline = time.monotonic() + _CAS_DEADLINE
+        while True:
+            head = cat.refs.get(ref)
+            if head is None:
+                return []
+            versions, removed, head_created = self._state(head)
+            gone = [v for v in versions if remove is None or v in remove]
+            if not gone:
+                return []
+            snapshot = HistorySnapshot(
+                key=key,
+                created=_later(utcnow(), head_created),
+                versions=[v for v in versions if v not in gone],
+                removed=sorted(set(removed) | set(gone)),
+                bases=[head],
+            )
+            oid = cat.put_record(snapshot)
+            if cat.refs.set_if_equals(ref, head, oid):
+                self._views[key] = (oid, snapshot.created)
+                return gone
+            if time.monotonic() > deadline:
+                raise RefConflictError(f"could not delete from artifact key {key!r}")
+
+    def _drop_progress(self, oid: ObjectId) -> None:
+        ref = f"progress/{oid}"
+        head = self._catalog.refs.get(ref)
+        if head is not None:
+            self._catalog.refs.delete_if_equals(ref, head)
+
+    # -- history -------------------------------------------------------------------------
+
+    def _walk(self, head: ObjectId | None) -> Iterator[tuple[ObjectId, ArtifactVersion | None]]:
+        """Yield ``(version id, record or None)`` of a history, newest first."""
+        cur = head
+        while cur is not None:
+            rec = self._catalog.get_record(cur)
+            if isinstance(rec, ArtifactVersion):
+                yield cur, rec
+                cur = rec.parent
+            elif isinstance(rec, HistorySnapshot):
+                for oid in rec.versions:
+                    yield oid, None
+                return
+            else:
+                raise WrongTypeError(
+                    f"history object {cur!r} is a {type(rec).__name__}, not a version or snapshot"
+                )
+
+    def _state(
+        self, head: ObjectId
+    ) -> tuple[list[ObjectId], list[ObjectId], dt.datetime]:
+        """Return a history's version ids (newest first), removed ids and head time."""
+        versions: list[ObjectId] = []
+        removed: list[ObjectId] = []
+        head_created: dt.datetime | None = None
+        cur: ObjectId | None = head
+        while cur is not None:
+            rec = self._catalog.get_record(cur)
+            if isinstance(rec, ArtifactVersion):
+                versions.append(cur)
+                head_created = head_created or rec.created
+                cur = rec.parent
+            elif isinstance(rec, HistorySnapshot):
+                versions.extend(rec.versions)
+                removed = list(rec.removed)
+                head_created = head_created or rec.created
+                break
+            else:
+                raise WrongTypeError(f"history object {cur!r} is a {type(rec).__name__}")
+        assert head_created is not None
+        return versions, removed, head_created
+
+    def _response(self, oid: ObjectId, record: ArtifactVersion) -> ArtifactResponse:
+        update = None
+        if record.type == "progress":
+            head = self._catalog.refs.get(f"progress/{oid}")
+            if head is not None:
+                rec = self._catalog.get_record(head)
+                if isinstance(rec, ProgressUpdate):
+                    update = rec
+        return ArtifactResponse(self._catalog, oid, record, update)
+
+    def _version(self, oid: ObjectId, record: ArtifactVersion | None) -> ArtifactResponse:
+        if record is None:
+            rec = self._catalog.get_record(oid)
+            if not isinstance(rec, ArtifactVersion):
+                raise WrongTypeError(f"object {oid!r} is a {type(rec).__name__}, not an artifact")
+            record = rec
+        return self._response(oid, record)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, id_or_prefix: str) -> ArtifactResponse:
+        """Return the live artifact version with this id or unique id prefix (6+ characters).
+
+        Raises:
+            InvalidIdError: the id is malformed or too short.
+            ArtifactNotFoundError: no live artifact version has that id.
+            AmbiguousIdError: the prefix matches several objects.
+        """
+        try:
+            oid = self._catalog.resolve_id(id_or_prefix)
+        except NotFoundError:
+            raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!") from None
+        rec = self._catalog.get_record(oid)
+        if not isinstance(rec, ArtifactVersion):
+            raise WrongTypeError(
+                f"object {oid[:12]!r} is a {_kind_name(rec)}, not an artifact version"
+            )
+        if not self._is_live(oid, rec):
+            raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!")
+        return self._response(oid, rec)
+
+    def _is_live(self, oid: ObjectId, rec: ArtifactVersion) -> bool:
+        refs = self._catalog.refs
+        if rec.key is None:
+            return refs.get(f"deleted/{oid}") is None
+        # Walk the key's history from its head: creation times fall strictly along it, so the
+        # walk stops as soon as it passes the version's time.
+        for vid, vrec in self._walk(refs.get(_ref(rec.key))):
+            if vid == oid:
+                return True
+            if vrec is not None and vrec.created < rec.created:
+                return False
+        return False
+
+    def latest(self, key: str) -> ArtifactResponse | None:
+        """Return the latest version of ``key``, or None if the key has none."""
+        for oid, rec in self._walk(self._catalog.refs.get(_ref(key))):
+            return self._version(oid, rec)
+        return None
+
+    def history(self, key: str, limit: int | None = None) -> list[ArtifactResponse]:
+        """Return the versions of ``key``, newest first (at most ``limit`` of them)."""
+        out: list[ArtifactResponse] = []
+        if limit is not None and limit <= 0:
+            return out
+        for oid, rec in self._walk(self._catalog.refs.get(_ref(key))):
+            out.append(self._version(oid, rec))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def keys(self) -> list[str]:
+        """Return every key that has at least one version, sorted."""
+        return [a.key for a in self.list_latest() if a.key is not None]
+
+    def list_latest(self) -> list[ArtifactResponse]:
+        """Return the latest version of every key, sorted by key.
+
+        Served from a derived index (``index/artifacts-latest.msgpack``) that is checked
+        against the refs on every call and repaired where they moved, so the answer is always
+        current and a big catalog costs one ref read per key, not a history walk.
+        """
+        cat = self._catalog
+        index = self._load_index()
+        entries = index.entries if index else {}
+        fresh: dict[str, _IndexEntry] = {}
+        changed = index is None
+        for name, head in cat.refs.iter_refs("artifacts/"):
+            key = name[len("artifacts/") :]
+            entry = entries.get(key)
+            if entry is None or entry.head != head:
+                entry = self._index_entry(head)
+                changed = True
+            fresh[key] = entry
+        if len(fresh) != len(entries):
+            changed = True
+        if changed and fresh and cat.exists():
+            self._save_index(_Index(version=_INDEX_VERSION, entries=fresh))
+        out = []
+        for key in sorted(fresh):
+            entry = fresh[key]
+            if entry.latest is not None and entry.record is not None:
+                out.append(self._response(ObjectId(entry.latest), entry.record))
+        return out
+
+    def _index_entry(self, head: ObjectId) -> _IndexEntry:
+        for oid, rec in self._walk(head):
+            resp = self._version(oid, rec)
+            return _IndexEntry(head=head, latest=oid, record=resp.record)
+        return _IndexEntry(head=head, latest=None, record=None)
+
+    def _load_index(self) -> _Index | None:
+        raw = self._catalog.area.read(_INDEX_PATH)
+        if raw is None:
+            return None
+        try:
+            index = _index_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # derived data: a damaged index is simply rebuilt
+        return index if index.version == _INDEX_VERSION else None
+
+    def _save_index(self, index: _Index) -> None:
+        try:
+            self._catalog.area.write(_INDEX_PATH, _index_encoder.encode(index))
+        except OSError:
+            pass  # derived data: failing to cache it costs speed, never correctness
+
+    def list_all(self, limit: int | None = None) -> list[ArtifactResponse]:
+        """Return every live version: keyed ones by key then newest first, then keyless ones."""
+        out: list[ArtifactResponse] = []
+        for latest in self.list_latest():
+            assert latest.key is not None
+            out.extend(self.history(latest.key))
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+        out.extend(self.keyless())
+        return out[:limit] if limit is not None else out
+
+    def keyless(self) -> list[ArtifactResponse]:
+        """Return every live keyless artifact, newest first."""
+        cat = self._catalog
+        ids: set[ObjectId] = {oid for _, oid in cat.refs.iter_refs("keyless/")}
+        for _, head in cat.refs.iter_refs("runs/"):
+            run = cat.get_record(head)
+            if isinstance(run, RunRecord):
+                ids.update(run.artifacts)
+        deleted = {oid for _, oid in cat.refs.iter_refs("deleted/")}
+        out = []
+        for oid in ids - deleted:
+            rec = cat.get_record(oid)
+            if isinstance(rec, ArtifactVersion) and rec.key is None:
+                out.append(self._response(oid, rec))
+        out.sort(key=lambda a: (a.created, a.id), reverse=True)
+        return out
+
+    def for_run(self, run_id: str) -> list[ArtifactResponse]:
+        """Return the live artifacts a flow or task run created, oldest first."""
+        run = self._catalog.runs.get(run_id)
+        out = []
+        for oid in run.artifacts:
+            rec = self._catalog.get_record(oid)
+            if isinstance(rec, ArtifactVersion) and self._is_live(oid, rec):
+                out.append(self._response(oid, rec))
+        return out
+
+
+def _cut_metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    out = {}
+    for name, value in metadata.items():
+        text = value if isinstance(value, str) else str(value)
+        out[str(name)] = text if len(text) <= 500 else text[:500] + "..."
+    return out
+
+
+def _kind_name(rec: object) -> str:
+    return {
+        "HistorySnapshot": "history snapshot",
+        "ProgressUpdate": "progress update",
+        "RunRecord": "run record",
+    }.get(type(rec).__name__, type(rec).__name__)

@@ -1,0 +1,79 @@
+"""Flow run and task run records.
+
+``runs/<run id>`` points at the run's latest :class:`RunRecord`. A flow run writes a record
+when it starts (state ``Running``) and another when it ends; a task run writes one when it
+ends. The records list the artifacts each run created, which is what keeps a run's keyless
+artifacts reachable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from cairn.catalog.records import RunRecord
+from cairn.errors import InvalidIdError, NotFoundError, RefConflictError, WrongTypeError
+from cairn.objects import ObjectId
+
+if TYPE_CHECKING:
+    from cairn.catalog._catalog import Catalog
+
+__all__ = ["RunNotFoundError", "Runs", "check_run_id"]
+
+_RUN_ID_RE = re.compile(r"[0-9a-f][0-9a-f-]{0,63}")
+
+
+class RunNotFoundError(NotFoundError):
+    """No flow or task run has that id."""
+
+
+def check_run_id(run_id: object) -> str:
+    """Return ``run_id`` if it is a run id (a UUID's hex digits and dashes)."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
+        raise InvalidIdError(f"{run_id!r} is not a run id")
+    return run_id
+
+
+class Runs:
+    """The flow and task runs recorded in one catalog (``catalog.runs``)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def save(self, record: RunRecord) -> ObjectId:
+        """Store ``record`` as the run's latest state and return its object id."""
+        ref = f"runs/{check_run_id(record.id)}"
+        cat = self._catalog
+        oid = cat.put_record(record)
+        for _ in range(100):
+            head = cat.refs.get(ref)
+            if head == oid or cat.refs.set_if_equals(ref, head, oid):
+                return oid
+        raise RefConflictError(f"could not record run {record.id!r}")
+
+    def get(self, run_id: str) -> RunRecord:
+        """Return the latest record of run ``run_id``.
+
+        Raises:
+            RunNotFoundError: no run has that id.
+        """
+        try:
+            head = self._catalog.refs.get(f"runs/{check_run_id(run_id)}")
+        except InvalidIdError:
+            head = None
+        if head is None:
+            raise RunNotFoundError(f"Run {run_id!r} not found.")
+        rec = self._catalog.get_record(head)
+        if not isinstance(rec, RunRecord):
+            raise WrongTypeError(f"ref 'runs/{run_id}' points at a {type(rec).__name__}")
+        return rec
+
+    def list(self) -> list[RunRecord]:
+        """Return every recorded run, newest first."""
+        out = []
+        for _, head in self._catalog.refs.iter_refs("runs/"):
+            rec = self._catalog.get_record(head)
+            if isinstance(rec, RunRecord):
+                out.append(rec)
+        out.sort(key=lambda r: r.start, reverse=True)
+        return out

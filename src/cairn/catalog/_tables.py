@@ -1,0 +1,190 @@
+"""Table artifacts: which tables are accepted, how they are cleaned, how they are stored.
+
+Python tables (a dict of columns, a list of row dicts, a list of row lists) are kept exactly as
+Prefect keeps them: ``data`` is ``json.dumps`` of the table with NaN (and, unlike Prefect,
+infinities) replaced by null, so the shape and column order are the caller's.
+
+Dataframes (pandas, polars) and Arrow tables are stored columnar, as a Parquet blob, so a
+million-row table never becomes one giant JSON document in memory; their ``data`` (the JSON
+list of row records) is produced only when someone reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cairn.errors import InvalidTableError
+
+__all__ = [
+    "arrow_table_of",
+    "is_dataframe",
+    "parquet_file",
+    "read_parquet",
+    "rows_json_from_arrow",
+    "rows_json_from_parquet",
+    "sanitize",
+    "table_json",
+]
+
+
+def sanitize(value: Any) -> Any:
+    """Return ``value`` with every NaN or infinite float, at any depth, replaced by None.
+
+    Example:
+        >>> sanitize({"a": [1.0, float("nan")], "b": [float("inf")]})
+        {'a': [1.0, None], 'b': [None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and dates are common in real tables; Prefect fails on them, we accept them.
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        result = item()
+        if isinstance(result, float) and not math.isfinite(result):
+            return None
+        return result
+    raise TypeError(f"a value of type {type(value).__name__} cannot be stored in a table")
+
+
+def _check_shape(table: Any) -> None:
+    if isinstance(table, dict):
+        for name, column in table.items():
+            if not isinstance(name, str):
+                raise InvalidTableError(
+                    f"table column names must be strings, got {name!r}: give a dict of "
+                    "lists, a list of dicts or a list of lists"
+                )
+            if not isinstance(column, (list, tuple)):
+                raise InvalidTableError(
+                    f"table column {name!r} is a {type(column).__name__}, not a list: a dict "
+                    "table maps each column name to a list of values"
+                )
+        return
+    if isinstance(table, (list, tuple)):
+        if all(isinstance(row, dict) for row in table):
+            for row in table:
+                for name in row:
+                    if not isinstance(name, str):
+                        raise InvalidTableError(f"table column names must be strings, got {name!r}")
+            return
+        if all(isinstance(row, (list, tuple)) for row in table):
+            return
+        kinds = sorted({type(row).__name__ for row in table})
+        raise InvalidTableError(
+            f"table rows must be all dicts or all lists, got {', '.join(kinds)}: give a dict "
+            "of lists, a list of dicts or a list of lists"
+        )
+    raise InvalidTableError(
+        f"a table must be a dict of lists, a list of dicts, a list of lists, or a pandas, "
+        f"polars or pyarrow table; got {type(table).__name__}"
+    )
+
+
+def table_json(table: Any) -> str:
+    """Validate a Python table and return its ``data`` string (Prefect's exact format).
+
+    Raises:
+        InvalidTableError: the table has another shape, or holds a value JSON cannot hold.
+
+    Example:
+        >>> table_json([{"a": 1, "b": float("nan")}])
+        '[{"a": 1, "b": null}]'
+    """
+    _check_shape(table)
+    try:
+        return json.dumps(sanitize(table), default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTableError(f"table cannot be stored: {exc}") from None
+
+
+def is_dataframe(table: Any) -> bool:
+    """Return whether ``table`` is a pandas or polars DataFrame or a pyarrow Table/RecordBatch.
+
+    Checked by type name, so none of those libraries is imported to find out.
+    """
+    cls = type(table)
+    module = cls.__module__.split(".", 1)[0]
+    return (module, cls.__name__) in {
+        ("pandas", "DataFrame"),
+        ("polars", "DataFrame"),
+        ("pyarrow", "Table"),
+        ("pyarrow", "RecordBatch"),
+    }
+
+
+def arrow_table_of(table: Any) -> Any:
+    """Return a dataframe or Arrow object as a ``pyarrow.Table``."""
+    import pyarrow as pa
+
+    module = type(table).__module__.split(".", 1)[0]
+    try:
+        if module == "pandas":
+            return pa.Table.from_pandas(table, preserve_index=False)
+        if module == "polars":
+            return table.to_arrow()
+        if isinstance(table, pa.RecordBatch):
+            return pa.Table.from_batches([table])
+        return table
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise InvalidTableError(f"table cannot be stored as Parquet: {exc}") from None
+
+
+@contextmanager
+def parquet_file(table: Any) -> Iterator[str]:
+    """Write a dataframe or Arrow table to a temporary Parquet file and yield its path.
+
+    Row groups are kept moderate so that writing never buffers the whole table a second time.
+    """
+    import pyarrow.parquet as pq
+
+    arrow = arrow_table_of(table)
+    fd, path = tempfile.mkstemp(prefix="cairn-table-", suffix=".parquet")
+    os.close(fd)
+    try:
+        try:
+            pq.write_table(arrow, path, row_group_size=65536, compression="zstd")
+        except Exception as exc:
+            raise InvalidTableError(f"table cannot be stored as Parquet: {exc}") from exc
+        del arrow
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def rows_json_from_arrow(table: Any) -> str:
+    """Return a dataframe or Arrow table's rows as the JSON list of row records."""
+    return json.dumps(
+        sanitize(arrow_table_of(table).to_pylist()), default=_json_default, allow_nan=False
+    )
+
+
+def read_parquet(data: bytes) -> Any:
+    """Return a Parquet blob as a ``pyarrow.Table``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+def rows_json_from_parquet(data: bytes) -> str:
+    """Return a Parquet blob's rows as the JSON list of row records (NaN and inf as null)."""
+    return json.dumps(
+        sanitize(read_parquet(data).to_pylist()), default=_json_default, allow_nan=False
+    )

@@ -1,0 +1,178 @@
+"""The immutable records a catalog stores, and their one canonical encoding.
+
+Every record is a frozen msgspec Struct with a ``kind`` tag, encoded as JSON with sorted
+fields and without defaults, so the same record always gives the same bytes and therefore the
+same object id. New fields must always get a default (None or empty): old catalogs then stay
+readable, and old records keep their ids because defaults are not written.
+
+Records are small. Large payloads (a big table, a long report) live in their own *blob*
+objects, named from a record by id, so identical payloads are stored once.
+
+This module is the only place that encodes or decodes records, and the only place that
+computes a record's id (see STYLE.md, "Identity is computed in one module").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+from cairn.errors import WrongTypeError
+from cairn.objects import ObjectId, object_id
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AnyRecord",
+    "ArtifactVersion",
+    "HistorySnapshot",
+    "ProgressUpdate",
+    "Record",
+    "RunRecord",
+    "decode_record",
+    "encode_record",
+    "new_nonce",
+    "record_id",
+    "utcnow",
+]
+
+FORMAT_VERSION = 1
+"""The version of the storage format this cairn writes (see docs/FORMAT.md)."""
+
+
+class Record(
+    msgspec.Struct,
+    frozen=True,  # a record is a fact: once hashed it must never change in memory either
+    kw_only=True,  # fields are added over time; positional construction would break callers
+    omit_defaults=True,  # a new, defaulted field leaves old records' bytes (and ids) unchanged
+    tag_field="kind",  # one decoder reads every kind of record from an object's bytes
+):
+    """The base of every stored record."""
+
+
+class ArtifactVersion(Record, tag="artifact"):
+    """One version of an artifact: what a ``create_*_artifact`` call commits.
+
+    Its object id is the artifact id that the API returns. For a keyed artifact the record is
+    also a step of the key's history: ``parent`` names the key's previous head, so a commit
+    writes one object and moves one ref.
+    """
+
+    type: str
+    """The public type: ``markdown`` (links too), ``table``, ``progress``, ``image``, or any."""
+    created: dt.datetime
+    """UTC creation time. Along one key's history it always increases (see the catalog)."""
+    key: str | None = None
+    parent: ObjectId | None = None
+    """The key's previous history head (a version or a snapshot); None for the first."""
+    data: Any = None
+    """The payload, stored inline when small: a string for most types, a float for progress."""
+    blob: ObjectId | None = None
+    """The id of the blob holding the payload when it is not inline."""
+    blob_format: Literal["text", "parquet"] | None = None
+    """``text``: the blob is the UTF-8 ``data`` string; ``parquet``: a table as Parquet."""
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    link: str | None = None
+    """For link artifacts: the target, kept beside the ``[text](link)`` data."""
+    link_text: str | None = None
+    image: ObjectId | None = None
+    """Reserved: an image stored in the catalog rather than behind a URL."""
+    nonce: str = ""
+    """Random hex that makes two otherwise identical creates two versions, as in Prefect."""
+
+
+class HistorySnapshot(Record, tag="history"):
+    """A key's whole history restated: written when versions are deleted or histories merge.
+
+    A history is read from the key's ref backwards: each :class:`ArtifactVersion` adds itself
+    and points at its parent; a snapshot lists the remaining versions (newest first) and ends
+    the walk. Deleted version ids are kept in ``removed`` so that syncing with a catalog that
+    still has them does not bring them back. ``bases`` names the heads the snapshot replaced;
+    it is informational and is not followed, so deleted versions become unreachable.
+    """
+
+    key: str
+    created: dt.datetime
+    versions: list[ObjectId] = []
+    removed: list[ObjectId] = []
+    bases: list[ObjectId] = []
+
+
+class ProgressUpdate(Record, tag="progress-update"):
+    """A progress artifact's new value. The artifact keeps its id; its progress ref moves."""
+
+    artifact: ObjectId
+    data: float
+    updated: dt.datetime
+    description: str | None = None
+    """The artifact's description after this update (the previous one if none was given)."""
+    parent: ObjectId | None = None
+    """The previous update of the same artifact, so the whole series is kept."""
+
+
+class RunRecord(Record, tag="run"):
+    """A flow run or a task run, as it stood when the record was written."""
+
+    id: str
+    run_type: Literal["flow", "task"]
+    name: str
+    """The run's name (for example ``my-flow-a1b2c3``)."""
+    function: str
+    """The flow's or task's name."""
+    state: str
+    """``Running``, ``Completed`` or ``Failed``."""
+    start: dt.datetime
+    end: dt.datetime | None = None
+    flow_run_id: str | None = None
+    """For a task run, its flow run; for a subflow run, the parent flow run."""
+    parent_task_run_id: str | None = None
+    parameters: dict[str, str] = {}
+    """A summary of the parameters: ``repr`` of each, cut to 200 characters."""
+    tags: list[str] = []
+    artifacts: list[ObjectId] = []
+    """The artifacts created directly in this run, keyed and keyless, oldest first."""
+    message: str | None = None
+    """Why the run failed, when it did."""
+
+
+AnyRecord: TypeAlias = ArtifactVersion | HistorySnapshot | ProgressUpdate | RunRecord
+
+_encoder = msgspec.json.Encoder(order="sorted")
+_decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(AnyRecord)
+
+
+def encode_record(record: Record) -> bytes:
+    """Return the canonical bytes of ``record``: sorted JSON, defaults omitted."""
+    return _encoder.encode(record)
+
+
+def decode_record(data: bytes) -> AnyRecord:
+    """Return the record held in ``data``.
+
+    Raises:
+        WrongTypeError: ``data`` is not a record (a blob, say).
+    """
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise WrongTypeError(f"object is not a cairn record: {exc}") from None
+
+
+def record_id(record: Record) -> ObjectId:
+    """Return the object id ``record`` has (or will have) once stored."""
+    return object_id(encode_record(record))
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, to the microsecond."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_nonce() -> str:
+    """Return fresh random hex for :attr:`ArtifactVersion.nonce`."""
+    return secrets.token_hex(8)

@@ -1,0 +1,113 @@
+"""The run context: which flow run and task run the current code is part of.
+
+Held in context variables, so each thread and each asyncio task sees its own run. Artifacts
+read their ``flow_run_id`` and ``task_run_id`` here, as Prefect's do.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.catalog import Catalog
+    from cairn.objects import ObjectId
+
+__all__ = [
+    "FlowRunContext",
+    "TaskRunContext",
+    "current_catalog",
+    "current_flow_run",
+    "current_task_run",
+    "note_artifact",
+    "run_ids",
+]
+
+
+@dataclass
+class FlowRunContext:
+    """A flow run in progress."""
+
+    id: str
+    name: str
+    flow_name: str
+    catalog: Catalog
+    start: dt.datetime
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    parent_flow_run_id: str | None = None
+    parent_task_run_id: str | None = None
+    artifacts: list[ObjectId] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class TaskRunContext:
+    """A task run in progress."""
+
+    id: str
+    name: str
+    task_name: str
+    catalog: Catalog
+    start: dt.datetime
+    flow_run: FlowRunContext | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    artifacts: list[ObjectId] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+_flow_run: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(
+    "cairn_flow_run", default=None
+)
+_task_run: contextvars.ContextVar[TaskRunContext | None] = contextvars.ContextVar(
+    "cairn_task_run", default=None
+)
+
+
+def current_flow_run() -> FlowRunContext | None:
+    """Return the flow run in progress here, if any."""
+    return _flow_run.get()
+
+
+def current_task_run() -> TaskRunContext | None:
+    """Return the task run in progress here, if any."""
+    return _task_run.get()
+
+
+def current_catalog() -> Catalog | None:
+    """Return the catalog of the run in progress here, if any."""
+    task = _task_run.get()
+    if task is not None:
+        return task.catalog
+    flow = _flow_run.get()
+    return flow.catalog if flow is not None else None
+
+
+def run_ids() -> tuple[str | None, str | None]:
+    """Return ``(flow_run_id, task_run_id)`` for an artifact created here.
+
+    In a task: the task's flow run and the task run. In a flow body (or a subflow's):
+    that flow run and None. Outside any run: None and None.
+    """
+    task = _task_run.get()
+    if task is not None:
+        return (task.flow_run.id if task.flow_run else None), task.id
+    flow = _flow_run.get()
+    return (flow.id if flow else None), None
+
+
+def note_artifact(oid: ObjectId) -> bool:
+    """Record that the run in progress created artifact ``oid``.
+
+    Returns whether a run will list it in its record (and so keep it reachable).
+    """
+    run: TaskRunContext | FlowRunContext | None = _task_run.get() or _flow_run.get()
+    if run is None:
+        return False
+    with run.lock:
+        run.artifacts.append(oid)
+    return True
