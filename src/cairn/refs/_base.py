@@ -19,9 +19,9 @@ RefName = NewType("RefName", str)
 # A segment starts with a letter, digit, dash or underscore (never a dot, so no "." or ".."
 # and no hidden files), and holds only characters that are safe in every file system and in
 # S3 keys. Names are mapped to paths by joining segments, so this check is what keeps a ref
-# inside its store. A segment is at most 250 characters so that its lock file, NAME.lock,
-# still fits in the 255 bytes most file systems allow for a file name.
-_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,249}")
+# inside its store. A segment is at most 255 characters, the file-name limit of most file
+# systems (the local store gives long names a hashed lock file name).
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
 _MAX_NAME = 1024
 
 
@@ -37,7 +37,7 @@ def check_ref_name(name: object) -> RefName:
     for segment in name.split("/"):
         if not _SEGMENT_RE.fullmatch(segment) or segment.endswith((".lock", ".tmp")):
             raise InvalidRefNameError(
-                f"{name!r} is not a ref name: segment {segment!r} must be 1 to 250 letters, "
+                f"{name!r} is not a ref name: segment {segment!r} must be 1 to 255 letters, "
                 "digits, '.', '_' or '-', not start with '.', and not end in '.lock' or '.tmp'"
             )
     return RefName(name)

@@ -13,6 +13,7 @@ inodes, and the writer starts again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -79,7 +80,7 @@ class LocalRefStore(RefStore):
         self, name: str, check: Callable[[ObjectId | None], bool], data: bytes | None
     ) -> bool:
         path = self._path(name)
-        lock_path = path.with_name(path.name + _LOCK)
+        lock_path = _lock_path(path)
         try:
             if data is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,3 +145,15 @@ class LocalRefStore(RefStore):
     def describe(self, name: str) -> str:
         # docstring inherited
         return str(self._path(name))
+
+
+def _lock_path(path: Path) -> Path:
+    """Return the lock file of the ref at ``path``: ``NAME.lock`` beside it.
+
+    A name too long for the suffix (file names are limited to 255 bytes) gets a hidden, hashed
+    lock name instead; listing skips hidden files, and a ref name never starts with a dot.
+    """
+    if len(path.name) + len(_LOCK) <= 255:
+        return path.with_name(path.name + _LOCK)
+    digest = hashlib.sha256(path.name.encode()).hexdigest()
+    return path.with_name(f".{digest}{_LOCK}")
