@@ -29,6 +29,8 @@ Messages name the thing and where it is, and say how to fix the problem when the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AmbiguousIdError",
     "ArtifactNotFoundError",
@@ -108,14 +110,14 @@ class ArtifactNotFoundError(NotFoundError):
 class AmbiguousIdError(CatalogError, LookupError):
     """An id prefix matches more than one object."""
 
-    def __init__(self, prefix: str, matches: list[str]) -> None:
+    def __init__(self, prefix: str, matches: Sequence[str]) -> None:
         shown = ", ".join(m[:12] for m in matches[:5])
         more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         super().__init__(
             f"id prefix {prefix!r} is ambiguous: it matches {shown}{more}; give more characters"
         )
         self.prefix = prefix
-        self.matches = matches
+        self.matches = list(matches)
 
 
 class WrongTypeError(CatalogError, TypeError):

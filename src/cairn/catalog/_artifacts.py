@@ -220,12 +220,14 @@ class ArtifactResponse:
         if isinstance(rows, dict):
             return pa.table(rows)
         if rows and isinstance(rows[0], list):
-            return pa.table({str(i): list(col) for i, col in enumerate(zip(*rows))})
+            return pa.table({str(i): list(col) for i, col in enumerate(zip(*rows, strict=False))})
         return pa.Table.from_pylist(rows)
 
     def _require_table(self) -> None:
         if self.type != "table":
-            raise WrongTypeError(f"artifact {self.id[:12]!r} is a {self.type} artifact, not a table")
+            raise WrongTypeError(
+                f"artifact {self.id[:12]!r} is a {self.type} artifact, not a table"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the version as Prefect's JSON output shows it (times as ISO 8601 strings)."""

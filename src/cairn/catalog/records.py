@@ -52,7 +52,7 @@ class Record(
     """The base of every stored record."""
 
 
-class ArtifactVersion(Record, tag="artifact"):
+class ArtifactVersion(Record, tag="artifact", frozen=True):
     """One version of an artifact: what a ``create_*_artifact`` call commits.
 
     Its object id is the artifact id that the API returns. For a keyed artifact the record is
@@ -86,7 +86,7 @@ class ArtifactVersion(Record, tag="artifact"):
     """Random hex that makes two otherwise identical creates two versions, as in Prefect."""
 
 
-class HistorySnapshot(Record, tag="history"):
+class HistorySnapshot(Record, tag="history", frozen=True):
     """A key's whole history restated: written when versions are deleted or histories merge.
 
     A history is read from the key's ref backwards: each :class:`ArtifactVersion` adds itself
@@ -103,7 +103,7 @@ class HistorySnapshot(Record, tag="history"):
     bases: list[ObjectId] = []
 
 
-class ProgressUpdate(Record, tag="progress-update"):
+class ProgressUpdate(Record, tag="progress-update", frozen=True):
     """A progress artifact's new value. The artifact keeps its id; its progress ref moves."""
 
     artifact: ObjectId
@@ -115,7 +115,7 @@ class ProgressUpdate(Record, tag="progress-update"):
     """The previous update of the same artifact, so the whole series is kept."""
 
 
-class RunRecord(Record, tag="run"):
+class RunRecord(Record, tag="run", frozen=True):
     """A flow run or a task run, as it stood when the record was written."""
 
     id: str

@@ -57,7 +57,7 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def delete(self, oid: str) -> bool:
-        """Remove object ``oid``; return whether it was there. Only garbage collection calls this."""
+        """Remove object ``oid`` and return whether it was there (for garbage collection)."""
 
     @abstractmethod
     def describe(self, oid: str) -> str:

@@ -74,7 +74,9 @@ class LocalObjectStore(ObjectStore):
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._publish(tmp, final)
         except OSError as exc:
-            raise StorageError(f"could not store {str(path)!r} in {str(self.root)!r}: {exc}") from exc
+            raise StorageError(
+                f"could not store {str(path)!r} in {str(self.root)!r}: {exc}"
+            ) from exc
         finally:
             _unlink_quietly(tmp)
         return oid

@@ -15,7 +15,7 @@ from typing import Any
 
 from cairn.runtime._context import current_flow_run, current_task_run
 
-__all__ = ["flow_name", "id", "name", "parameters", "parent_flow_run_id", "start_time", "tags"]
+_ATTRIBUTES = ["flow_name", "id", "name", "parameters", "parent_flow_run_id", "start_time", "tags"]
 
 
 def _run() -> Any:
@@ -26,21 +26,15 @@ def _run() -> Any:
 
 
 def __getattr__(attr: str) -> Any:
-    if attr not in __all__:
+    if attr not in _ATTRIBUTES:
         raise AttributeError(f"module 'cairn.runtime.flow_run' has no attribute {attr!r}")
     run = _run()
     if run is None:
         return {} if attr == "parameters" else [] if attr == "tags" else None
-    return {
-        "id": lambda: run.id,
-        "name": lambda: run.name,
-        "flow_name": lambda: run.flow_name,
-        "parameters": lambda: dict(run.parameters),
-        "tags": lambda: list(run.tags),
-        "start_time": lambda: run.start,
-        "parent_flow_run_id": lambda: run.parent_flow_run_id,
-    }[attr]()
+    if attr in ("parameters", "tags"):
+        return type(getattr(run, attr))(getattr(run, attr))  # a copy: callers cannot edit it
+    return getattr(run, {"start_time": "start"}.get(attr, attr))
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(_ATTRIBUTES)

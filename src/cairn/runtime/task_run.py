@@ -15,24 +15,19 @@ from typing import Any
 
 from cairn.runtime._context import current_task_run
 
-__all__ = ["id", "name", "parameters", "start_time", "tags", "task_name"]
+_ATTRIBUTES = ["id", "name", "parameters", "start_time", "tags", "task_name"]
 
 
 def __getattr__(attr: str) -> Any:
-    if attr not in __all__:
+    if attr not in _ATTRIBUTES:
         raise AttributeError(f"module 'cairn.runtime.task_run' has no attribute {attr!r}")
     run = current_task_run()
     if run is None:
         return {} if attr == "parameters" else [] if attr == "tags" else None
-    return {
-        "id": lambda: run.id,
-        "name": lambda: run.name,
-        "task_name": lambda: run.task_name,
-        "parameters": lambda: dict(run.parameters),
-        "tags": lambda: list(run.tags),
-        "start_time": lambda: run.start,
-    }[attr]()
+    if attr in ("parameters", "tags"):
+        return type(getattr(run, attr))(getattr(run, attr))  # a copy: callers cannot edit it
+    return getattr(run, {"start_time": "start"}.get(attr, attr))
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(_ATTRIBUTES)
