@@ -25,8 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
-from cairn.catalog import ArtifactResponse, Catalog, validate_artifact_key
-from cairn.catalog import _tables
+from cairn.catalog import ArtifactResponse, Catalog, _tables, validate_artifact_key
 from cairn.objects import ObjectId
 from cairn.runtime import _context
 
