@@ -80,15 +80,16 @@ class LocalRefStore(RefStore):
         self, name: str, check: Callable[[ObjectId | None], bool], data: bytes | None
     ) -> bool:
         path = self._path(name)
-        lock_path = _lock_path(path)
+        lock_path = os.fspath(_lock_path(path))
         try:
-            if data is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
             while True:
                 try:
                     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
                 except FileNotFoundError:
-                    return check(None) and data is None  # no folder: the ref cannot exist
+                    if data is None:
+                        return False  # no folder, so no ref to delete
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                     try:
