@@ -22,10 +22,12 @@ import asyncio
 import functools
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from cairn.catalog import ArtifactResponse, Catalog, _tables, validate_artifact_key
+from cairn.errors import InvalidInputError
 from cairn.objects import ObjectId
 from cairn.runtime import _context
 
@@ -363,8 +365,18 @@ class ProgressArtifact(Artifact):
         self.progress = progress
 
     def format(self) -> float:
-        """Return the progress as a float, clamped to [0, 100] with a warning if needed."""
+        """Return the progress as a float, clamped to [0, 100] with a warning if needed.
+
+        Raises:
+            InvalidInputError: the progress is NaN, which no clamping can make a progress
+                (and which JSON cannot hold as a number).
+        """
         value = float(self.progress)
+        if math.isnan(value):
+            raise InvalidInputError(
+                f"ProgressArtifact received an invalid value, Progress: {self.progress}%: "
+                "give a number from 0 to 100"
+            )
         if value < 0.0 or value > 100.0:
             clamped = min(max(value, 0.0), 100.0)
             logger.warning(

@@ -89,6 +89,9 @@ class LocalFileArea(FileArea):
             names = os.listdir(self.root)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        # Another process may be creating the catalog right now: its marker's temporary file
+        # (see write) is there before the marker is, and must not make the folder "foreign".
+        names = [n for n in names if not (n.startswith(".CAIRN.") and n.endswith(".tmp"))]
         return bool(names) and "CAIRN" not in names
 
 

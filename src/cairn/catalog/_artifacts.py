@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import re
 import threading
@@ -39,6 +40,7 @@ from cairn.catalog.records import (
 from cairn.errors import (
     ArtifactNotFoundError,
     CatalogError,
+    InvalidInputError,
     InvalidKeyError,
     NotFoundError,
     RefConflictError,
@@ -388,8 +390,20 @@ class Artifacts:
             if attempt > 2:
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
+    def _head(self, key: str) -> ObjectId | None:
+        """Return the head of ``key``'s history, or None if it has none.
+
+        Reads never validate keys (as in Prefect): a key that could never have been created
+        is simply not found, and never reaches the ref store, whose names are stricter.
+        """
+        try:
+            validate_artifact_key(key)
+        except InvalidKeyError:
+            return None
+        return self._catalog.refs.get(_ref(key))
+
     def _read_view(self, key: str) -> tuple[ObjectId | None, dt.datetime | None]:
-        head = self._catalog.refs.get(_ref(key))
+        head = self._head(key)
         if head is None:
             return None, None
         rec = self._catalog.get_record(head)
@@ -405,9 +419,13 @@ class Artifacts:
         The update is a new immutable record, so the whole series of values is kept.
 
         Raises:
+            InvalidInputError: ``progress`` is not a finite number (JSON cannot hold it).
             ArtifactNotFoundError: no live artifact has that id.
             WrongTypeError: the artifact is not a progress artifact.
         """
+        value = float(progress)
+        if not math.isfinite(value):
+            raise InvalidInputError(f"progress must be a finite number, got {progress!r}")
         current = self.get(artifact_id)
         if current.type != "progress":
             raise WrongTypeError(
@@ -416,7 +434,6 @@ class Artifacts:
             )
         cat = self._catalog
         ref = f"progress/{current.id}"
-        value = float(progress)
         deadline = time.monotonic() + _CAS_DEADLINE
         while True:
             head = cat.refs.get(ref)
@@ -475,7 +492,7 @@ class Artifacts:
         ref = _ref(key)
         deadline = time.monotonic() + _CAS_DEADLINE
         while True:
-            head = cat.refs.get(ref)
+            head = self._head(key)
             if head is None:
                 return []
             versions, removed, head_created = self._state(head)
@@ -577,10 +594,17 @@ class Artifacts:
             oid = self._catalog.resolve_id(id_or_prefix)
         except NotFoundError:
             raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!") from None
-        rec = self._catalog.get_record(oid)
+        try:
+            rec = self._catalog.get_record(oid)
+        except WrongTypeError:
+            rec, kind = None, "blob"  # not a record at all
+        else:
+            kind = _kind_name(rec)
         if not isinstance(rec, ArtifactVersion):
-            raise WrongTypeError(
-                f"object {oid[:12]!r} is a {_kind_name(rec)}, not an artifact version"
+            # As in Prefect (a 404), an id that names something else is no artifact's id.
+            raise ArtifactNotFoundError(
+                f"Artifact with id {id_or_prefix!r} not found: object {oid[:12]!r} is a "
+                f"{kind}, not an artifact version"
             )
         if not self._is_live(oid, rec):
             raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!")
@@ -592,7 +616,7 @@ class Artifacts:
             return refs.get(f"deleted/{oid}") is None
         # Walk the key's history from its head: creation times fall strictly along it, so the
         # walk stops as soon as it passes the version's time.
-        for vid, vrec in self._walk(refs.get(_ref(rec.key))):
+        for vid, vrec in self._walk(self._head(rec.key)):
             if vid == oid:
                 return True
             if vrec is not None and vrec.created < rec.created:
@@ -601,7 +625,7 @@ class Artifacts:
 
     def latest(self, key: str) -> ArtifactResponse | None:
         """Return the latest version of ``key``, or None if the key has none."""
-        for oid, rec in self._walk(self._catalog.refs.get(_ref(key))):
+        for oid, rec in self._walk(self._head(key)):
             return self._version(oid, rec)
         return None
 
@@ -610,7 +634,7 @@ class Artifacts:
         out: list[ArtifactResponse] = []
         if limit is not None and limit <= 0:
             return out
-        for oid, rec in self._walk(self._catalog.refs.get(_ref(key))):
+        for oid, rec in self._walk(self._head(key)):
             out.append(self._version(oid, rec))
             if limit is not None and len(out) >= limit:
                 break
