@@ -11,7 +11,7 @@ from typing import Any
 from cairn.objects import ObjectId, object_id
 from cairn.refs import RefStore
 
-__all__ = ["cas_increments", "counter_ids"]
+__all__ = ["cas_increments", "commit_versions", "counter_ids"]
 
 
 def counter_ids(n: int) -> dict[int, ObjectId]:
@@ -60,3 +60,29 @@ def cas_increments(
                 break
             losses += 1
     return losses
+
+
+def commit_versions(
+    url: str, key: str, count: int, tag: str, barrier: Any | None = None
+) -> list[str]:
+    """Commit ``count`` markdown versions of artifact ``key`` to the catalog at ``url``.
+
+    The data of version ``i`` is ``f"{tag}-{i}"``, so every version of every caller is distinct
+    and its author can be told from the data.
+
+    Args:
+        url: the catalog's URL (a local folder shared with other processes).
+        key: the artifact key every version joins.
+        count: how many versions this caller commits.
+        tag: a name for this caller, put in each version's data.
+        barrier: something with a ``wait(timeout)`` method, so that every caller starts at once.
+
+    Returns:
+        The ids of the versions committed, in commit order.
+    """
+    from cairn.catalog import Catalog
+
+    catalog = Catalog.from_url(url)
+    if barrier is not None:
+        barrier.wait(60)
+    return [catalog.artifacts.create("markdown", f"{tag}-{i}", key=key) for i in range(count)]
