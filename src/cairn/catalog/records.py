@@ -135,7 +135,11 @@ class RunRecord(Record, tag="run", frozen=True):
     """A summary of the parameters: ``repr`` of each, cut to 200 characters."""
     tags: list[str] = []
     artifacts: list[ObjectId] = []
-    """The artifacts created directly in this run, keyed and keyless, oldest first."""
+    """The artifacts created in this run, keyed and keyless, oldest first.
+
+    A task run lists those made in its body; a flow run those made in its body and in its
+    task runs (a subflow run has its own record).
+    """
     message: str | None = None
     """Why the run failed, when it did."""
 

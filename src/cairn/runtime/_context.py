@@ -103,11 +103,15 @@ def run_ids() -> tuple[str | None, str | None]:
 def note_artifact(oid: ObjectId) -> bool:
     """Record that the run in progress created artifact ``oid``.
 
-    Returns whether a run will list it in its record (and so keep it reachable).
+    The task run in progress lists it, and so does the flow run: a flow run's record lists
+    every artifact made in its body or in its task runs (not in its subflows), as Prefect's
+    flow-run page shows them. Returns whether a run will list it in its record (and so keep
+    it reachable).
     """
-    run: TaskRunContext | FlowRunContext | None = _task_run.get() or _flow_run.get()
-    if run is None:
-        return False
-    with run.lock:
-        run.artifacts.append(oid)
-    return True
+    task = _task_run.get()
+    flow = task.flow_run if task is not None else _flow_run.get()
+    runs = [run for run in (task, flow) if run is not None]
+    for run in runs:
+        with run.lock:
+            run.artifacts.append(oid)
+    return bool(runs)
