@@ -3,6 +3,7 @@
 A thin typer shell over :mod:`cairn.catalog`, one module per noun:
 
 * ``cairn init``: :mod:`cairn.cli.init`;
+* ``cairn demo``: :mod:`cairn.cli.demo`;
 * ``cairn artifact ls | inspect | log | show | delete``: :mod:`cairn.cli.artifact`;
 * ``cairn cat-object`` and ``cairn show-ref`` (plumbing): :mod:`cairn.cli.plumbing`.
 
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact, init, plumbing
+from cairn.cli import artifact, demo, init, plumbing
 from cairn.cli._errors import CairnGroup
 from cairn.cli._options import CatalogOption, State
 
@@ -72,6 +73,7 @@ def _root(
 
 
 app.command("init")(init.init)
+app.command("demo")(demo.demo)
 app.add_typer(artifact.app, name="artifact")
 app.command("cat-object", rich_help_panel="Plumbing")(plumbing.cat_object)
 app.command("show-ref", rich_help_panel="Plumbing")(plumbing.show_ref)

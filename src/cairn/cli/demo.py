@@ -1,0 +1,49 @@
+"""``cairn demo``: run a small pipeline into the catalog, then show what it kept."""
+
+from typing import Annotated
+
+import typer
+
+from cairn.cli import artifact
+from cairn.cli._options import CatalogOption, catalog_url
+
+__all__ = ["demo"]
+
+
+def demo(
+    ctx: typer.Context,
+    catalog: CatalogOption = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Run the pipeline, print only a summary.")
+    ] = False,
+) -> None:
+    """Run a demo flow that creates each kind of artifact, then show them.
+
+    The flow's tasks create a link, a table, a markdown report (twice, so it has a history),
+    an image and a progress artifact that advances to 100%, in the catalog (by default
+    ./.cairn). Afterwards, explore with the commands printed at the end.
+    """
+    from cairn._config import use_catalog
+    from cairn.catalog import Catalog
+    from cairn.demo import run_demo
+
+    url = catalog_url(ctx, catalog)
+    cat = Catalog.from_url(url)
+    with use_catalog(cat):
+        run_demo()
+    runs = [r for r in cat.runs.list() if r.run_type == "flow" and r.function == "cairn-demo"]
+    run = runs[0]
+    typer.echo(
+        f"Ran flow 'cairn-demo' (run {run.name}, {run.state}): "
+        f"{len(run.artifacts)} artifacts in {url}\n"
+    )
+    if not quiet:
+        artifact.ls(ctx, limit=100, all_=False, output=None, json_=False, catalog=catalog)
+        typer.echo("")
+        artifact.show(ctx, target="demo-report", json_=False, catalog=catalog)
+    typer.echo(
+        "\nTry next:\n"
+        "  cairn artifact log demo-report         # the report's two versions\n"
+        "  cairn artifact show demo-orders        # the table\n"
+        "  cairn artifact inspect demo-progress --json"
+    )
