@@ -19,12 +19,22 @@ from cairn.catalog._artifacts import (
     Artifacts,
     validate_artifact_key,
 )
+from cairn.catalog._assets import (
+    AssetRecords,
+    asset_ref,
+    validate_asset_key,
+    validate_asset_properties,
+)
 from cairn.catalog._catalog import MARKER, Catalog
 from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
 from cairn.catalog.records import (
     FORMAT_VERSION,
     ArtifactVersion,
+    AssetHead,
+    AssetProperties,
     HistorySnapshot,
+    Materialization,
+    MaterializedAsset,
     ProgressUpdate,
     Record,
     RunRecord,
@@ -40,8 +50,13 @@ __all__ = [
     "ArtifactResponse",
     "ArtifactVersion",
     "Artifacts",
+    "AssetHead",
+    "AssetProperties",
+    "AssetRecords",
     "Catalog",
     "HistorySnapshot",
+    "Materialization",
+    "MaterializedAsset",
     "ProgressUpdate",
     "Record",
     "RunNotFoundError",
@@ -50,6 +65,9 @@ __all__ = [
     "check_run_id",
     "decode_record",
     "encode_record",
+    "asset_ref",
     "record_id",
     "validate_artifact_key",
+    "validate_asset_key",
+    "validate_asset_properties",
 ]

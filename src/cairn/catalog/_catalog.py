@@ -53,6 +53,7 @@ class Catalog:
         objects: the content-addressed object store (``objects/``).
         refs: the ref store (``refs/``).
         artifacts: artifact operations (:class:`cairn.catalog.Artifacts`).
+        assets: materializations and asset histories (:class:`cairn.catalog.AssetRecords`).
         runs: flow and task run records (:class:`cairn.catalog.Runs`).
 
     Example:
@@ -65,6 +66,7 @@ class Catalog:
 
     def __init__(self, url: str, objects: ObjectStore, refs: RefStore, area: FileArea) -> None:
         from cairn.catalog._artifacts import Artifacts
+        from cairn.catalog._assets import AssetRecords
         from cairn.catalog._runs import Runs
 
         self.url = url
@@ -74,6 +76,7 @@ class Catalog:
         self._initialized = False
         self._init_lock = threading.Lock()
         self.artifacts = Artifacts(self)
+        self.assets = AssetRecords(self)
         self.runs = Runs(self)
 
     def __repr__(self) -> str:

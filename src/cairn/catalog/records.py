@@ -27,6 +27,10 @@ __all__ = [
     "FORMAT_VERSION",
     "AnyRecord",
     "ArtifactVersion",
+    "AssetHead",
+    "AssetProperties",
+    "Materialization",
+    "MaterializedAsset",
     "HistorySnapshot",
     "ProgressUpdate",
     "Record",
@@ -144,7 +148,73 @@ class RunRecord(Record, tag="run", frozen=True):
     """Why the run failed, when it did."""
 
 
-AnyRecord: TypeAlias = ArtifactVersion | HistorySnapshot | ProgressUpdate | RunRecord
+class AssetProperties(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=False
+):
+    """An asset's descriptive properties, as a materialization declared them.
+
+    Properties are last-writer-wins over the whole object: the latest materialization that
+    carries properties defines all of them (a later one without properties changes nothing).
+    """
+
+    name: str | None = None
+    url: str | None = None
+    description: str | None = None
+    owners: list[str] | None = None
+
+
+class MaterializedAsset(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One asset a materialization wrote: its key, the metadata added to it, its properties."""
+
+    key: str
+    metadata: dict[str, Any] = {}
+    """What ``add_asset_metadata`` added during the attempt, merged (later keys win)."""
+    properties: AssetProperties | None = None
+    """Set only when the task declared properties for this asset."""
+
+
+class Materialization(Record, tag="materialization", frozen=True):
+    """One finished task-run attempt that materialized assets (Prefect's materialization event).
+
+    ``upstream`` holds every asset the task read, inferred from the task graph or declared;
+    ``declared`` is the part named in ``asset_deps``. Each asset in ``assets`` also gets an
+    :class:`AssetHead` in its own history.
+    """
+
+    created: dt.datetime
+    status: Literal["succeeded", "failed"]
+    assets: list[MaterializedAsset]
+    upstream: list[str] = []
+    declared: list[str] = []
+    by: str | None = None
+    """The tool that did the work (``@materialize(..., by="dbt")``)."""
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    task_name: str | None = None
+
+
+class AssetHead(Record, tag="asset-head", frozen=True):
+    """One step of an asset's materialization history: ``refs/assets/<hash>`` points at one.
+
+    Small and per asset, so a task that materializes several assets writes its
+    :class:`Materialization` once and moves each asset's history on its own.
+    """
+
+    key: str
+    materialization: ObjectId
+    status: Literal["succeeded", "failed"]
+    created: dt.datetime
+    parent: ObjectId | None = None
+
+
+AnyRecord: TypeAlias = (
+    ArtifactVersion
+    | HistorySnapshot
+    | ProgressUpdate
+    | RunRecord
+    | Materialization
+    | AssetHead
+)
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(AnyRecord)

@@ -1,0 +1,248 @@
+"""Assets on a catalog: asset keys, materialization records and per-asset histories.
+
+Refs this module owns (see docs/FORMAT.md):
+
+* ``assets/<sha256 of the asset key>``: the asset's latest :class:`AssetHead`. Asset keys are
+  URIs with characters no file name can hold, so the ref is named by the key's hash and the
+  records carry the key itself.
+
+A finished task attempt that materializes assets writes one :class:`Materialization` (the
+event), then, for each asset, an :class:`AssetHead` whose ``parent`` is the asset's previous
+head, moved in by compare-and-swap. Lineage (what was built from what) is in the
+materializations' ``upstream`` lists; the lineage index under ``index/`` is derived from them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from cairn.catalog.records import (
+    AssetHead,
+    AssetProperties,
+    Materialization,
+    MaterializedAsset,
+    utcnow,
+)
+from cairn.errors import InvalidAssetKeyError, InvalidInputError, RefConflictError, WrongTypeError
+from cairn.objects import ObjectId
+
+if TYPE_CHECKING:
+    from cairn.catalog._catalog import Catalog
+
+__all__ = [
+    "MAX_ASSET_DESCRIPTION_LENGTH",
+    "MAX_ASSET_KEY_LENGTH",
+    "RESTRICTED_ASSET_CHARACTERS",
+    "AssetRecords",
+    "asset_ref",
+    "validate_asset_key",
+    "validate_asset_properties",
+]
+
+MAX_ASSET_KEY_LENGTH = 512
+MAX_ASSET_DESCRIPTION_LENGTH = 2500
+RESTRICTED_ASSET_CHARACTERS = (
+    "\n", "\r", "\t", "\0", " ", "#", "?", "&", "%", '"', "'",
+    "<", ">", "[", "]", "{", "}", "|", "\\", "^", "`",
+)  # fmt: skip
+_URI_RE = re.compile(r"[a-z0-9]+://")
+_ONE_US = dt.timedelta(microseconds=1)
+_CAS_DEADLINE = 120.0
+
+
+def validate_asset_key(key: object) -> str:
+    """Return ``key`` if it is a valid asset key, else raise :class:`InvalidAssetKeyError`.
+
+    Prefect's rules and messages, checked in Prefect's order: no restricted character, at
+    most 512 characters, and a URI scheme of lowercase letters and digits (``s3://...``).
+
+    Example:
+        >>> validate_asset_key("s3://bucket/clean-data.csv")
+        's3://bucket/clean-data.csv'
+    """
+    if not isinstance(key, str):
+        raise InvalidAssetKeyError(f"Asset key must be a string, got {type(key).__name__}")
+    for char in RESTRICTED_ASSET_CHARACTERS:
+        if char in key:
+            raise InvalidAssetKeyError(f"Asset key cannot contain '{char}'")
+    if len(key) > MAX_ASSET_KEY_LENGTH:
+        raise InvalidAssetKeyError(f"Asset key cannot exceed {MAX_ASSET_KEY_LENGTH} characters")
+    if not _URI_RE.match(key):
+        raise InvalidAssetKeyError(
+            "Key must be a valid URI, e.g. storage://bucket/folder/asset.csv"
+        )
+    return key
+
+
+def validate_asset_properties(
+    name: object = None, url: object = None, description: object = None, owners: object = None
+) -> AssetProperties:
+    """Return checked :class:`AssetProperties` (description at most 2,500 characters).
+
+    Raises:
+        InvalidInputError: a field has the wrong type, or the description is too long.
+    """
+    for field, value in (("name", name), ("url", url), ("description", description)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"asset property {field!r} must be a string or None")
+    if isinstance(description, str) and len(description) > MAX_ASSET_DESCRIPTION_LENGTH:
+        raise InvalidInputError(
+            f"String should have at most {MAX_ASSET_DESCRIPTION_LENGTH} characters"
+        )
+    owner_list: list[str] | None = None
+    if owners is not None:
+        if isinstance(owners, str) or not isinstance(owners, Iterable):
+            raise InvalidInputError("asset property 'owners' must be a list of strings")
+        owner_list = list(owners)
+        if not all(isinstance(o, str) for o in owner_list):
+            raise InvalidInputError("asset property 'owners' must be a list of strings")
+    return AssetProperties(
+        name=name,  # type: ignore[arg-type]
+        url=url,  # type: ignore[arg-type]
+        description=description,  # type: ignore[arg-type]
+        owners=owner_list,
+    )
+
+
+def asset_ref(key: str) -> str:
+    """Return the name of the ref holding asset ``key``'s latest history head."""
+    return f"assets/{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+
+
+class AssetRecords:
+    """The materializations and asset histories of one catalog (``catalog.assets``)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def record(
+        self,
+        assets: Sequence[str],
+        *,
+        status: Literal["succeeded", "failed"],
+        upstream: Iterable[str] = (),
+        declared: Iterable[str] = (),
+        by: str | None = None,
+        metadata: Mapping[str, Mapping[str, Any]] | None = None,
+        properties: Mapping[str, AssetProperties] | None = None,
+        flow_run_id: str | None = None,
+        task_run_id: str | None = None,
+        task_name: str | None = None,
+    ) -> ObjectId:
+        """Commit one materialization of ``assets`` and move each asset's history.
+
+        Args:
+            assets: the keys materialized (duplicates collapse).
+            status: whether the task attempt succeeded or failed.
+            upstream: every asset read (inferred from the task graph or declared).
+            declared: the assets named in ``asset_deps`` (added to ``upstream`` too).
+            by: the tool that did the work.
+            metadata: per asset key, the metadata added during the attempt.
+            properties: per asset key, properties to set (last writer wins).
+            flow_run_id: the flow run.
+            task_run_id: the task run.
+            task_name: the task's name.
+
+        Returns:
+            The materialization's object id.
+        """
+        keys = sorted({validate_asset_key(k) for k in assets})
+        if not keys:
+            raise InvalidInputError("a materialization needs at least one asset")
+        declared_keys = sorted({validate_asset_key(k) for k in declared})
+        upstream_keys = sorted({validate_asset_key(k) for k in upstream} | set(declared_keys))
+        metadata = metadata or {}
+        properties = properties or {}
+        record = Materialization(
+            created=utcnow(),
+            status=status,
+            assets=[
+                MaterializedAsset(
+                    key=k,
+                    metadata=dict(metadata.get(k) or {}),
+                    properties=properties.get(k),
+                )
+                for k in keys
+            ],
+            upstream=upstream_keys,
+            declared=declared_keys,
+            by=by,
+            flow_run_id=flow_run_id,
+            task_run_id=task_run_id,
+            task_name=task_name,
+        )
+        cat = self._catalog
+        oid = cat.put_record(record)
+        for key in keys:
+            self._append(key, oid, record)
+        return oid
+
+    def _append(self, key: str, materialization: ObjectId, record: Materialization) -> None:
+        cat = self._catalog
+        ref = asset_ref(key)
+        deadline = time.monotonic() + _CAS_DEADLINE
+        while True:
+            head = cat.refs.get(ref)
+            previous = self._head(head) if head else None
+            created = record.created
+            if previous is not None and created <= previous.created:
+                created = previous.created + _ONE_US  # keep history order = creation order
+            step = AssetHead(
+                key=key,
+                materialization=materialization,
+                status=record.status,
+                created=created,
+                parent=head,
+            )
+            oid = cat.put_record(step)
+            if cat.refs.set_if_equals(ref, head, oid):
+                return
+            if time.monotonic() > deadline:
+                raise RefConflictError(f"could not record a materialization of {key!r}")
+
+    def _head(self, oid: ObjectId) -> AssetHead:
+        rec = self._catalog.get_record(oid)
+        if not isinstance(rec, AssetHead):
+            raise WrongTypeError(f"asset history object {oid!r} is a {type(rec).__name__}")
+        return rec
+
+    def heads(self, key: str) -> Iterator[tuple[ObjectId, AssetHead]]:
+        """Yield ``(head id, head)`` of asset ``key``'s history, newest first."""
+        if not isinstance(key, str):
+            return
+        cur = self._catalog.refs.get(asset_ref(key))
+        while cur is not None:
+            head = self._head(cur)
+            yield cur, head
+            cur = head.parent
+
+    def history(
+        self, key: str, limit: int | None = None
+    ) -> list[tuple[ObjectId, Materialization]]:
+        """Return asset ``key``'s materializations, newest first (at most ``limit``)."""
+        out: list[tuple[ObjectId, Materialization]] = []
+        for _, head in self.heads(key):
+            if limit is not None and len(out) >= limit:
+                break
+            rec = self._catalog.get_record(head.materialization)
+            if not isinstance(rec, Materialization):
+                raise WrongTypeError(
+                    f"object {head.materialization!r} is a {type(rec).__name__}, "
+                    "not a materialization"
+                )
+            out.append((head.materialization, rec))
+        return out
+
+    def latest(self, key: str) -> tuple[ObjectId, Materialization] | None:
+        """Return asset ``key``'s latest materialization, or None if it was never materialized."""
+        found = self.history(key, limit=1)
+        return found[0] if found else None
+
+    def materialized_heads(self) -> Iterator[tuple[str, ObjectId]]:
+        """Yield ``(ref name, head id)`` for every materialized asset, in ref order."""
+        yield from self._catalog.refs.iter_refs("assets/")
