@@ -146,6 +146,12 @@ class RunRecord(Record, tag="run", frozen=True):
     """
     message: str | None = None
     """Why the run failed, when it did."""
+    task_runs: list[RunRecord] = []
+    """For a flow run's final record: the task runs it ran, oldest first.
+
+    Task runs inside a flow are stored here rather than under refs of their own, so a task
+    costs no ref update; a task run outside any flow has its own ``runs/<id>`` ref.
+    """
 
 
 class AssetProperties(
