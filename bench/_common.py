@@ -1,0 +1,210 @@
+"""Helpers shared by the bench scripts: timing, medians, the goals, JSON output.
+
+Each bench script is run as its own process (``python bench/NAME.py``) and prints one JSON
+document on stdout; progress goes to stderr. The goals live here, in one table, so that a
+script run alone and ``bench/run.py`` judge the figures the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+OUT_DIR = BENCH_DIR / "out"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One speed goal: ``result[path...][field] <op> threshold``."""
+
+    name: str
+    path: tuple[str, ...]
+    field: str
+    op: str
+    threshold: float
+    unit: str = ""
+
+    def text(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.field} {self.op} {self.threshold:g}{unit}"
+
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+GOALS: dict[str, list[Goal]] = {
+    # (a) A keyed create through the public API runs at least half as fast as the raw floor.
+    "creates": [
+        Goal("api_vs_floor", ("ratio",), "api_over_floor", ">=", 0.5),
+    ],
+    # (b) Listing and inspecting a 100,000-version catalog, as whole processes.
+    "listing": [
+        Goal("ls", ("ls",), "median_s", "<=", 0.3, "s"),
+        Goal("inspect", ("inspect",), "median_s", "<=", 0.3, "s"),
+        Goal("inspect_limit_100", ("inspect_limit_100",), "median_s", "<=", 0.3, "s"),
+    ],
+    # (c) Start-up time.
+    "startup": [
+        Goal("import_cairn", ("import_cairn",), "median_s", "<=", 0.15, "s"),
+        Goal("cairn_help", ("cairn_help",), "median_s", "<=", 0.3, "s"),
+    ],
+    # (d) Peak memory of committing a big table, relative to the table's own size.
+    "table_memory": [
+        Goal("pandas", ("pandas",), "ratio", "<", 3.0),
+        Goal("pyarrow", ("pyarrow",), "ratio", "<", 3.0),
+    ],
+}
+
+
+def apply_goals(bench: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Write ``goal`` and ``met`` beside each goal's figure, and a summary under ``goals``.
+
+    A figure that is missing (the bench could not measure it) is not met.
+    """
+    summary: dict[str, Any] = {}
+    for goal in GOALS.get(bench, []):
+        node: Any = result
+        for part in goal.path:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(goal.field) if isinstance(node, dict) else None
+        met = isinstance(value, (int, float)) and _OPS[goal.op](value, goal.threshold)
+        if isinstance(node, dict):
+            node["goal"] = goal.text()
+            node["met"] = met
+        summary[goal.name] = {"value": value, "goal": goal.text(), "met": met}
+    result["goals"] = summary
+    result["met"] = bool(summary) and all(g["met"] for g in summary.values())
+    return result
+
+
+_NUMBER_LIST = re.compile(r"\[\s+(-?[0-9.eE+-]+(?:,\s+-?[0-9.eE+-]+)*)\s+\]")
+
+
+def dumps(doc: Any) -> str:
+    """Indented JSON, with each list of numbers kept on one line."""
+    text = json.dumps(doc, indent=2)
+    return _NUMBER_LIST.sub(
+        lambda m: "[" + ", ".join(n.strip() for n in m.group(1).split(",")) + "]", text
+    )
+
+
+def emit(bench: str, result: dict[str, Any]) -> None:
+    """Judge ``result`` against its goals and print it as the script's JSON output."""
+    result = {"bench": bench, **result}
+    apply_goals(bench, result)
+    sys.stdout.write(dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    return p
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def summarize(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """Median, min and max of repeated measurements, plus the values themselves."""
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "runs": [round(v, digits) for v in values],
+    }
+
+
+def seconds(values: Sequence[float]) -> dict[str, Any]:
+    """Like :func:`summarize`, for wall times in seconds (``median_s``, ``min_s``...)."""
+    s = summarize(values)
+    return {"median_s": s["median"], "min_s": s["min"], "max_s": s["max"], "runs_s": s["runs"]}
+
+
+def console_script(name: str) -> Path:
+    """The installed console script ``name`` next to this interpreter."""
+    return Path(sys.executable).parent / name
+
+
+def time_process(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    runs: int,
+    warmup: int = 1,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 60.0,
+) -> tuple[list[float], subprocess.CompletedProcess[bytes]]:
+    """Run ``argv`` ``warmup + runs`` times; return the timed runs' wall times and the last run.
+
+    Raises:
+        subprocess.CalledProcessError: a run failed.
+    """
+    times: list[float] = []
+    last: subprocess.CompletedProcess[bytes] | None = None
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        last = subprocess.run(
+            [os.fspath(a) for a in argv],
+            capture_output=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+        elapsed = time.perf_counter() - t0
+        if last.returncode != 0:
+            raise subprocess.CalledProcessError(
+                last.returncode, last.args, output=last.stdout, stderr=last.stderr
+            )
+        if i >= warmup:
+            times.append(elapsed)
+    assert last is not None
+    return times, last
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for timed child processes: ours, minus what would change the timing."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC")
+        and not k.startswith("CAIRN_")
+    }
+    env.update(extra)
+    return env
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "executable": sys.executable,
+    }
+
+
+def cairn_version() -> str:
+    import cairn
+
+    return str(cairn.__version__)
