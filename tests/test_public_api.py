@@ -9,8 +9,8 @@ import pytest
 
 PUBLIC = {
     "cairn": [
-        "Artifact", "Catalog", "CatalogError", "Flow", "Task", "__version__", "flow", "task",
-        "use_catalog",
+        "Artifact", "Catalog", "CatalogError", "Flow", "Task", "__version__", "flow",
+        "materialize", "task", "unmapped", "use_catalog",
     ],
     "cairn.artifacts": [
         "Artifact", "ArtifactResponse", "ImageArtifact", "LinkArtifact", "MarkdownArtifact",
@@ -29,7 +29,13 @@ PUBLIC = {
         "LocalRefStore", "MemoryRefStore", "RefName", "RefStore", "check_ref_name",
         "decode_ref_value", "encode_ref_value",
     ],
-    "cairn.runtime": ["Flow", "Task", "flow", "flow_run", "task", "task_run"],
+    "cairn.runtime": [
+        "Flow", "MaterializingTask", "Task", "TaskRunFuture", "TaskRunFutureList",
+        "UpstreamTaskError", "flow", "flow_run", "materialize", "task", "task_run", "unmapped",
+    ],
+    "cairn.assets": [
+        "Asset", "AssetProperties", "MaterializingTask", "add_asset_metadata", "materialize",
+    ],
 }
 
 

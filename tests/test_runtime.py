@@ -7,6 +7,8 @@ with a later issue.)
 
 from __future__ import annotations
 
+import asyncio
+
 import threading
 import uuid
 import warnings
@@ -403,5 +405,7 @@ def test_task_and_flow_options(cat):
     async def coroutine_fn():
         return 1
 
-    with pytest.raises(TypeError):
-        flow(coroutine_fn)
+    # Async functions make async flows and tasks: calling one returns a coroutine.
+    async_flow = flow(coroutine_fn)
+    assert async_flow.isasync and task(coroutine_fn).isasync
+    assert asyncio.run(async_flow()) == 1

@@ -33,7 +33,9 @@ __all__ = [
     "Task",
     "__version__",
     "flow",
+    "materialize",
     "task",
+    "unmapped",
     "use_catalog",
 ]
 
@@ -45,6 +47,8 @@ _LAZY = {
     "Task": "cairn.runtime",
     "flow": "cairn.runtime",
     "task": "cairn.runtime",
+    "materialize": "cairn.runtime",
+    "unmapped": "cairn.runtime",
     "use_catalog": "cairn._config",
 }
 
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
     from cairn.artifacts import Artifact
     from cairn.catalog import Catalog
     from cairn.errors import CatalogError
-    from cairn.runtime import Flow, Task, flow, task
+    from cairn.runtime import Flow, Task, flow, materialize, task, unmapped
 
 
 def __getattr__(name: str) -> Any:

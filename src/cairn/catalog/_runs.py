@@ -52,7 +52,10 @@ class Runs:
         raise RefConflictError(f"could not record run {record.id!r}")
 
     def get(self, run_id: str) -> RunRecord:
-        """Return the latest record of run ``run_id``.
+        """Return the latest record of run ``run_id`` (a flow run or a task run).
+
+        A task run inside a flow has no ref of its own: it is found in its flow run's final
+        record.
 
         Raises:
             RunNotFoundError: no run has that id.
@@ -60,20 +63,31 @@ class Runs:
         try:
             head = self._catalog.refs.get(f"runs/{check_run_id(run_id)}")
         except InvalidIdError:
-            head = None
-        if head is None:
-            raise RunNotFoundError(f"Run {run_id!r} not found.")
-        rec = self._catalog.get_record(head)
-        if not isinstance(rec, RunRecord):
-            raise WrongTypeError(f"ref 'runs/{run_id}' points at a {type(rec).__name__}")
-        return rec
+            raise RunNotFoundError(f"Run {run_id!r} not found.") from None
+        if head is not None:
+            rec = self._catalog.get_record(head)
+            if not isinstance(rec, RunRecord):
+                raise WrongTypeError(f"ref 'runs/{run_id}' points at a {type(rec).__name__}")
+            return rec
+        for flow_run in self._records():
+            for task_run in flow_run.task_runs:
+                if task_run.id == run_id:
+                    return task_run
+        raise RunNotFoundError(f"Run {run_id!r} not found.")
 
-    def list(self) -> list[RunRecord]:
-        """Return every recorded run, newest first."""
+    def _records(self) -> list[RunRecord]:
         out = []
         for _, head in self._catalog.refs.iter_refs("runs/"):
             rec = self._catalog.get_record(head)
             if isinstance(rec, RunRecord):
                 out.append(rec)
+        return out
+
+    def list(self) -> list[RunRecord]:
+        """Return every recorded run, flow runs and task runs alike, newest first."""
+        out = []
+        for rec in self._records():
+            out.append(rec)
+            out.extend(rec.task_runs)
         out.sort(key=lambda r: r.start, reverse=True)
         return out

@@ -5,6 +5,25 @@ then ``flow_run.id`` is the current flow run's id, or None outside a run.
 """
 
 from cairn.runtime import flow_run, task_run
-from cairn.runtime._engine import Flow, Task, flow, task
+from cairn.runtime._engine import Flow, MaterializingTask, Task, flow, materialize, task
+from cairn.runtime._futures import (
+    TaskRunFuture,
+    TaskRunFutureList,
+    UpstreamTaskError,
+    unmapped,
+)
 
-__all__ = ["Flow", "Task", "flow", "flow_run", "task", "task_run"]
+__all__ = [
+    "Flow",
+    "MaterializingTask",
+    "Task",
+    "TaskRunFuture",
+    "TaskRunFutureList",
+    "UpstreamTaskError",
+    "flow",
+    "flow_run",
+    "materialize",
+    "task",
+    "task_run",
+    "unmapped",
+]

@@ -6,6 +6,7 @@ read their ``flow_run_id`` and ``task_run_id`` here, as Prefect's do.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import datetime as dt
 import threading
@@ -14,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cairn.catalog import Catalog
+    from cairn.catalog.records import RunRecord
     from cairn.objects import ObjectId
+    from cairn.runtime._assets import Asset
+    from cairn.runtime._futures import TaskRunFuture
 
 __all__ = [
     "FlowRunContext",
@@ -42,6 +46,27 @@ class FlowRunContext:
     parent_task_run_id: str | None = None
     artifacts: list[ObjectId] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    task_runs: list[RunRecord] = field(default_factory=list, repr=False)
+    """The records of the task runs that finished, to embed in the flow run's final record."""
+    result_links: dict[int, tuple[str, Any]] = field(default_factory=dict, repr=False)
+    """``id()`` of each task result (and its direct parts) -> (task run id, the object).
+
+    The object is kept so its ``id`` cannot be reused by another object during the run.
+    """
+    task_run_assets: dict[str, list[Asset]] = field(default_factory=dict, repr=False)
+    """Per task run: the assets a task that receives its result depends on."""
+    futures: list[TaskRunFuture[Any]] = field(default_factory=list, repr=False)
+    executor: concurrent.futures.ThreadPoolExecutor | None = field(default=None, repr=False)
+    max_workers: int | None = None
+
+    def get_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Return the thread pool that runs this flow's submitted tasks (made on first use)."""
+        with self.lock:
+            if self.executor is None:
+                self.executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix=f"cairn-{self.name}"
+                )
+            return self.executor
 
 
 @dataclass

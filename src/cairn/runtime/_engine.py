@@ -1,46 +1,87 @@
-"""``@flow`` and ``@task``: run plain functions as recorded flow runs and task runs.
+"""The workflow engine: ``@flow``, ``@task`` and ``@materialize`` runs, sync and async.
 
-A flow run records itself in the catalog when it starts and when it ends; a task run when it
-ends. Each record lists the artifacts the run created. This is deliberately small: the engine
-grows (futures, ``.map``, async, assets) on top of the same two classes.
+A flow run records itself when it starts and when it ends; its final record embeds the
+records of its task runs. A task run that materializes assets records one materialization
+when its final attempt ends. Lineage is inferred as Prefect infers it:
+
+* a task's upstream task runs are those whose futures or results appear in its inputs (at
+  any depth) or in ``wait_for``, within the same flow run;
+* a task then reads the assets those runs stand for: a materializing task stands for the
+  assets it materializes (a materialization is an accumulation point), a plain task for what
+  it read plus its ``asset_deps`` (lineage passes through plain tasks);
+* nothing crosses a subflow boundary; ``asset_deps`` joins flows explicitly.
+
+Submitted tasks run on a thread pool per flow run, each started only once the futures it
+needs have finished, so waiting on inputs can never starve the pool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import functools
 import inspect
+import reprlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from cairn.catalog.records import RunRecord, utcnow
 from cairn.runtime import _context
+from cairn.runtime._assets import Asset, AssetContext, _asset_context, as_assets
+from cairn.runtime._futures import (
+    TaskRunFuture,
+    TaskRunFutureList,
+    UpstreamTaskError,
+    find_futures,
+    is_trackable,
+    resolve_inputs,
+    unmapped,
+    when_done,
+)
 from cairn.runtime._names import run_name
 
-__all__ = ["Flow", "Task", "flow", "task"]
+__all__ = ["Flow", "MaterializingTask", "Task", "flow", "materialize", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_repr = reprlib.Repr()
+_repr.maxstring = 200
+_repr.maxother = 200
 _PARAM_REPR_MAX = 200
+
+# Options cairn accepts for compatibility with Prefect code but that have nothing to act on:
+# cairn keeps no task results and no task cache.
+_COMPAT_OPTIONS = ("persist_result", "cache_policy", "log_prints", "result_storage")
 
 
 def _summarize(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    sig: inspect.Signature | None, args: Sequence[Any], kwargs: dict[str, Any]
 ) -> dict[str, str]:
+    if sig is None:
+        return {}
     try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-    except (TypeError, ValueError):
+        bound = sig.bind_partial(*args, **kwargs)
+    except TypeError:
         return {}
     out = {}
     for name, value in bound.arguments.items():
         try:
-            text = repr(value)
+            text = _repr.repr(value)
         except Exception:  # a broken __repr__ must not fail the run
             text = f"<{type(value).__name__}>"
         out[name] = text if len(text) <= _PARAM_REPR_MAX else text[: _PARAM_REPR_MAX - 3] + "..."
     return out
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
 
 
 def _failure(exc: BaseException) -> tuple[str, str]:
@@ -48,8 +89,33 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return state, f"{type(exc).__name__}: {exc}"
 
 
+def _delay(delays: float | Sequence[float], attempt: int) -> float:
+    if isinstance(delays, (int, float)):
+        return float(delays)
+    if not delays:
+        return 0.0
+    return float(delays[min(attempt, len(delays) - 1)])
+
+
+def _link_result(flow: _context.FlowRunContext, run_id: str, result: Any) -> None:
+    """Remember which task run returned ``result`` and its direct parts (Prefect's rule)."""
+    parts = [result]
+    if isinstance(result, dict):
+        parts.extend(result.values())
+    elif isinstance(result, (list, tuple, set, frozenset)):
+        parts.extend(result)
+    with flow.lock:
+        for part in parts:
+            if is_trackable(part):
+                flow.result_links[id(part)] = (run_id, part)
+
+
 class Task(Generic[P, R]):
-    """A function whose calls are recorded as task runs. Made by :func:`task`."""
+    """A function whose calls are recorded as task runs. Made by :func:`task`.
+
+    Call it to run it (an async task's call returns a coroutine); ``submit`` runs it on the
+    flow's thread pool and returns a future; ``map`` submits one run per element.
+    """
 
     def __init__(
         self,
@@ -58,96 +124,508 @@ class Task(Generic[P, R]):
         name: str | None = None,
         description: str | None = None,
         tags: Iterable[str] | None = None,
+        version: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float = 0,
+        retry_delay_seconds: float | Sequence[float] = 0,
+        asset_deps: Sequence[str | Asset] | None = None,
+        task_run_name: str | Callable[[], str] | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        persist_result: bool | None = None,
+        cache_policy: Any = None,
+        log_prints: bool | None = None,
+        result_storage: Any = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
-        if inspect.iscoroutinefunction(fn):
-            raise TypeError(
-                f"{fn.__name__!r} is an async function; this version of cairn runs sync tasks only"
-            )
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name: str = name or str(getattr(fn, "__name__", "task"))
         self.description = description or inspect.getdoc(fn)
         self.tags = list(tags or [])
+        self.version = version
         self.retries = int(retries)
-        self.retry_delay_seconds = float(retry_delay_seconds)
+        self.retry_delay_seconds = retry_delay_seconds
+        self.asset_deps: list[Asset] = as_assets(asset_deps or [])
+        self.task_run_name = task_run_name
+        self.on_completion = list(on_completion or [])
+        self.on_failure = list(on_failure or [])
+        self.persist_result = persist_result
+        self.cache_policy = cache_policy
+        self.log_prints = log_prints
+        self.result_storage = result_storage
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self._sig = _signature(fn)
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
-        return f"Task(name={self.name!r})"
+        return f"{type(self).__name__}(name={self.name!r})"
 
-    def with_options(self, **options: Any) -> Task[P, R]:
-        """Return a copy of this task with some options replaced (``name``, ``tags``, ...)."""
-        current = {
+    # -- options ---------------------------------------------------------------------------
+
+    def _options(self) -> dict[str, Any]:
+        return {
             "name": self.name,
             "description": self.description,
             "tags": self.tags,
+            "version": self.version,
             "retries": self.retries,
             "retry_delay_seconds": self.retry_delay_seconds,
+            "asset_deps": self.asset_deps,
+            "task_run_name": self.task_run_name,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            **{opt: getattr(self, opt) for opt in _COMPAT_OPTIONS},
         }
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """Return a copy of this task with some options replaced; the others are kept.
+
+        As in Prefect, ``asset_deps=[]`` keeps the current ``asset_deps``.
+        """
+        current = self._options()
         unknown = set(options) - set(current)
         if unknown:
             raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
-        return type(self)(self.fn, **{**current, **options})
+        if "asset_deps" in options:
+            options["asset_deps"] = options["asset_deps"] or current["asset_deps"]
+        return Task(self.fn, **{**current, **options})
+
+    # -- running ---------------------------------------------------------------------------
+
+    @property
+    def _downstream(self) -> list[Asset]:
+        return []
+
+    @property
+    def _materialized_by(self) -> str | None:
+        return None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        flow_run = _context.current_flow_run()
-        parent = _context.current_task_run()
-        if flow_run is not None:
-            catalog = flow_run.catalog
-        elif parent is not None:
-            catalog = parent.catalog
+        wait_for: Any = kwargs.pop("wait_for", None)
+        run = _TaskRun(self, args, kwargs, wait_for=wait_for)
+        if self.isasync:
+            return run.run_async()  # type: ignore[return-value]
+        return run.run_sync()  # type: ignore[no-any-return]
+
+    def submit(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> TaskRunFuture[R]:
+        """Run the task on the flow's thread pool and return a future of its result.
+
+        The run starts once every future among its inputs and in ``wait_for`` has finished.
+        """
+        return self._submit(args, kwargs, wait_for=wait_for)
+
+    def _submit(
+        self,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        wait_for: Iterable[Any] | None = None,
+        extra_upstream: Iterable[str] = (),
+    ) -> TaskRunFuture[R]:
+        flow = _context.current_flow_run()
+        run_id = str(uuid.uuid4())
+        inner: concurrent.futures.Future[R] = concurrent.futures.Future()
+        future: TaskRunFuture[R] = TaskRunFuture(run_id, inner)
+        ctx = contextvars.copy_context()
+        executor = flow.get_executor() if flow is not None else _global_executor()
+        waits = list(wait_for or [])
+        needed = find_futures((args, kwargs, waits))
+        upstream = list(extra_upstream)
+
+        def work() -> R:
+            run = _TaskRun(self, args, kwargs, wait_for=waits, run_id=run_id)
+            run.upstream.update(upstream)
+            if self.isasync:
+                return asyncio.run(run.run_async())  # type: ignore[no-any-return]
+            return run.run_sync()  # type: ignore[no-any-return]
+
+        def start() -> None:
+            try:
+                done = executor.submit(ctx.run, work)
+            except RuntimeError as exc:  # the pool was shut down
+                inner.set_exception(exc)
+                return
+            _chain(done, inner)
+
+        if flow is not None:
+            with flow.lock:
+                flow.futures.append(future)
+        when_done(needed, start)
+        return future
+
+    def map(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> TaskRunFutureList[R]:
+        """Submit one run per element of the iterable arguments; return their futures.
+
+        Arguments that are not iterable (or are strings, bytes or dicts) are passed whole to
+        every run, as are those wrapped in :class:`~cairn.unmapped`. Every iterable argument
+        must have the same length.
+        """
+        flow = _context.current_flow_run()
+        links = flow.result_links if flow is not None else None
+        upstream: set[str] = set()
+        # Futures passed to map are waited for here: their results are what is mapped over.
+        args = tuple(
+            resolve_inputs(a, upstream, links) if isinstance(a, TaskRunFuture) else a for a in args
+        )
+        kwargs = {
+            k: resolve_inputs(v, upstream, links) if isinstance(v, TaskRunFuture) else v
+            for k, v in kwargs.items()
+        }
+        if self._sig is not None:
+            try:
+                bound = self._sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.name}.map(): {exc}") from None
+            params = dict(bound.arguments)
+        else:
+            params = {str(i): a for i, a in enumerate(args)} | kwargs
+        mapped = {k: list(v) for k, v in params.items() if _is_mappable(v)}
+        static = {
+            k: (v.value if isinstance(v, unmapped) else v)
+            for k, v in params.items()
+            if k not in mapped
+        }
+        lengths = {len(v) for v in mapped.values()}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{k}={len(v)}" for k, v in mapped.items())
+            raise ValueError(f"{self.name}.map(): the mapped arguments differ in length ({sizes})")
+        count = lengths.pop() if lengths else 0
+        futures: TaskRunFutureList[R] = TaskRunFutureList()
+        for i in range(count):
+            call = {**static, **{k: v[i] for k, v in mapped.items()}}
+            call_args, call_kwargs = _split_call(self._sig, call)
+            futures.append(
+                self._submit(call_args, call_kwargs, wait_for=wait_for, extra_upstream=upstream)
+            )
+        return futures
+
+
+def _is_mappable(value: Any) -> bool:
+    if isinstance(value, unmapped):
+        return False
+    if isinstance(value, (str, bytes, bytearray, dict)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _split_call(
+    sig: inspect.Signature | None, call: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if sig is None:
+        return (), call
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if name not in call:
+            continue
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            args.extend(call[name])
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(call[name])
+        elif param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            args.append(call[name])
+        else:
+            kwargs[name] = call[name]
+    return tuple(args), kwargs
+
+
+def _chain(source: concurrent.futures.Future[R], target: concurrent.futures.Future[R]) -> None:
+    def copy(done: concurrent.futures.Future[R]) -> None:
+        exc = done.exception()
+        if exc is not None:
+            target.set_exception(exc)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
+
+
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _global_executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="cairn-task")
+    return _executor
+
+
+class _TaskRun:
+    """One task run: input resolution, lineage, attempts, and the records it leaves."""
+
+    def __init__(
+        self,
+        task: Task[Any, Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        wait_for: Iterable[Any] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.wait_for = list(wait_for or [])
+        self.flow = _context.current_flow_run()
+        self.parent = _context.current_task_run()
+        if self.flow is not None:
+            self.catalog = self.flow.catalog
+        elif self.parent is not None:
+            self.catalog = self.parent.catalog
         else:
             from cairn._config import default_catalog
 
-            catalog = default_catalog()
-        run_id = str(uuid.uuid4())
-        ctx = _context.TaskRunContext(
-            id=run_id,
-            name=f"{self.name}-{run_id[:3]}",
-            task_name=self.name,
-            catalog=catalog,
-            start=utcnow(),
-            flow_run=flow_run,
-            parameters=_summarize(self.fn, args, kwargs),
-            tags=list(self.tags),
+            self.catalog = default_catalog()
+        self.id = run_id or str(uuid.uuid4())
+        self.upstream: set[str] = set()
+
+    def _prepare(self) -> _context.TaskRunContext:
+        """Resolve the inputs and trace the task runs (and so the assets) they came from."""
+        flow = self.flow
+        links = flow.result_links if flow is not None else None
+        self.args, self.kwargs = resolve_inputs(
+            (tuple(self.args), self.kwargs), self.upstream, links
         )
+        resolve_inputs(self.wait_for, self.upstream, links)
+        ctx = _context.TaskRunContext(
+            id=self.id,
+            name=self._run_name(),
+            task_name=self.task.name,
+            catalog=self.catalog,
+            start=utcnow(),
+            flow_run=flow,
+            parameters=_summarize(self.task._sig, self.args, self.kwargs),
+            tags=list(self.task.tags),
+        )
+        inferred: list[Asset] = []
+        if flow is not None:
+            with flow.lock:
+                for upstream_id in sorted(self.upstream):
+                    for asset in flow.task_run_assets.get(upstream_id, ()):
+                        if asset not in inferred:
+                            inferred.append(asset)
+        self.inferred = inferred
+        downstream = self.task._downstream
+        if flow is not None:
+            # Recorded at start, as Prefect does: a materialization stands for its own assets;
+            # a plain task passes on what it read and what it declared.
+            passes_on = downstream if downstream else as_assets([*inferred, *self.task.asset_deps])
+            with flow.lock:
+                flow.task_run_assets[self.id] = passes_on
+        return ctx
+
+    def _run_name(self) -> str:
+        custom = self.task.task_run_name
+        if callable(custom):
+            return str(custom())
+        if isinstance(custom, str):
+            try:
+                sig = self.task._sig
+                params = sig.bind_partial(*self.args, **self.kwargs).arguments if sig else {}
+                return custom.format(**params)
+            except (KeyError, IndexError, TypeError, ValueError):
+                return custom
+        return f"{self.task.name}-{self.id[:3]}"
+
+    def _asset_context(self) -> AssetContext:
+        return AssetContext(
+            task_run_id=self.id,
+            downstream=list(self.task._downstream),
+            upstream=list(self.inferred),
+            direct=list(self.task.asset_deps),
+            materialized_by=self.task._materialized_by,
+        )
+
+    def run_sync(self) -> Any:
+        try:
+            ctx = self._prepare()
+        except UpstreamTaskError as exc:
+            self._finish_not_run(exc)
+            raise
         token = _context._task_run.set(ctx)
-        state, message = "Completed", None
         try:
             attempt = 0
             while True:
+                actx = self._asset_context()
+                asset_token = _asset_context.set(actx)
                 try:
-                    return self.fn(*args, **kwargs)
-                except Exception:
-                    if attempt >= self.retries:
-                        raise
-                    attempt += 1
-                    if self.retry_delay_seconds:
-                        time.sleep(self.retry_delay_seconds)
-        except BaseException as exc:
-            state, message = _failure(exc)
-            raise
+                    result = self.task.fn(*self.args, **self.kwargs)
+                except Exception as exc:
+                    if attempt < self.task.retries:
+                        delay = _delay(self.task.retry_delay_seconds, attempt)
+                        attempt += 1
+                        if delay:
+                            time.sleep(delay)
+                        continue
+                    self._finish(ctx, actx, "Failed", exc)
+                    raise
+                except BaseException as exc:
+                    self._finish(ctx, actx, _failure(exc)[0], exc)
+                    raise
+                finally:
+                    _asset_context.reset(asset_token)
+                self._finish(ctx, actx, "Completed", None, result)
+                return result
         finally:
             _context._task_run.reset(token)
-            catalog.runs.save(
-                RunRecord(
-                    id=ctx.id,
-                    run_type="task",
-                    name=ctx.name,
-                    function=self.name,
-                    state=state,
-                    start=ctx.start,
-                    end=utcnow(),
-                    flow_run_id=flow_run.id if flow_run else None,
-                    parameters=ctx.parameters,
-                    tags=ctx.tags,
-                    artifacts=list(ctx.artifacts),
-                    message=message,
-                )
+
+    async def run_async(self) -> Any:
+        try:
+            ctx = self._prepare()
+        except UpstreamTaskError as exc:
+            self._finish_not_run(exc)
+            raise
+        token = _context._task_run.set(ctx)
+        try:
+            attempt = 0
+            while True:
+                actx = self._asset_context()
+                asset_token = _asset_context.set(actx)
+                try:
+                    result = await self.task.fn(*self.args, **self.kwargs)
+                except Exception as exc:
+                    if attempt < self.task.retries:
+                        delay = _delay(self.task.retry_delay_seconds, attempt)
+                        attempt += 1
+                        if delay:
+                            await asyncio.sleep(delay)
+                        continue
+                    self._finish(ctx, actx, "Failed", exc)
+                    raise
+                except BaseException as exc:
+                    self._finish(ctx, actx, _failure(exc)[0], exc)
+                    raise
+                finally:
+                    _asset_context.reset(asset_token)
+                self._finish(ctx, actx, "Completed", None, result)
+                return result
+        finally:
+            _context._task_run.reset(token)
+
+    def _finish(
+        self,
+        ctx: _context.TaskRunContext,
+        actx: AssetContext,
+        state: str,
+        exc: BaseException | None,
+        result: Any = None,
+    ) -> None:
+        """Record the final attempt: its materialization (if any) and the task run."""
+        if actx.downstream and state in ("Completed", "Failed"):
+            properties = {
+                a.key: a.properties.to_record() for a in actx.downstream if a.properties is not None
+            }
+            self.catalog.assets.record(
+                [a.key for a in actx.downstream],
+                status="succeeded" if state == "Completed" else "failed",
+                upstream=[a.key for a in actx.upstream],
+                declared=[a.key for a in actx.direct],
+                by=actx.materialized_by,
+                metadata=actx.metadata,
+                properties=properties,
+                flow_run_id=self.flow.id if self.flow else None,
+                task_run_id=self.id,
+                task_name=self.task.name,
             )
+        self._save_record(ctx, state, _failure(exc)[1] if exc is not None else None)
+        if state == "Completed" and self.flow is not None:
+            _link_result(self.flow, self.id, result)
+        for hook in self.task.on_completion if state == "Completed" else self.task.on_failure:
+            try:
+                hook(self.task, ctx, state)
+            except Exception:  # a hook's failure must not change the run's outcome
+                import logging
+
+                logging.getLogger("cairn.runtime").exception("hook %r failed", hook)
+
+    def _finish_not_run(self, exc: UpstreamTaskError) -> None:
+        ctx = _context.TaskRunContext(
+            id=self.id,
+            name=self._run_name(),
+            task_name=self.task.name,
+            catalog=self.catalog,
+            start=utcnow(),
+            flow_run=self.flow,
+        )
+        self._save_record(ctx, "Failed", f"UpstreamTaskError: {exc}")
+
+    def _save_record(self, ctx: _context.TaskRunContext, state: str, message: str | None) -> None:
+        record = RunRecord(
+            id=self.id,
+            run_type="task",
+            name=ctx.name,
+            function=self.task.name,
+            state=state,
+            start=ctx.start,
+            end=utcnow(),
+            flow_run_id=self.flow.id if self.flow else None,
+            parameters=ctx.parameters,
+            tags=ctx.tags,
+            artifacts=list(ctx.artifacts),
+            message=message,
+        )
+        if self.flow is not None:
+            with self.flow.lock:
+                self.flow.task_runs.append(record)
+        else:
+            self.catalog.runs.save(record)
+
+
+class MaterializingTask(Task[P, R]):
+    """A task that materializes assets: what ``@materialize`` makes.
+
+    Attributes:
+        assets: the assets each run materializes.
+        materialized_by: the tool that does the work (``by=``), kept by ``with_options``.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        assets: Sequence[str | Asset],
+        materialized_by: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(fn, **options)
+        self.assets: list[Asset] = as_assets(assets)
+        self.materialized_by = materialized_by
+
+    @property
+    def _downstream(self) -> list[Asset]:
+        return self.assets
+
+    @property
+    def _materialized_by(self) -> str | None:
+        return self.materialized_by
+
+    def with_options(
+        self, assets: Sequence[str | Asset] | None = None, **options: Any
+    ) -> MaterializingTask[P, R]:
+        """Return a copy with some options replaced: ``assets`` replaces the assets when given.
+
+        ``by`` cannot be changed; every other option falls back to this task's.
+        """
+        current = self._options()
+        unknown = set(options) - set(current)
+        if unknown:
+            raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
+        if "asset_deps" in options:
+            options["asset_deps"] = options["asset_deps"] or current["asset_deps"]
+        return MaterializingTask(
+            self.fn,
+            assets=self.assets if assets is None else assets,
+            materialized_by=self.materialized_by,
+            **{**current, **options},
+        )
 
 
 class Flow(Generic[P, R]):
@@ -163,20 +641,28 @@ class Flow(Generic[P, R]):
         tags: Iterable[str] | None = None,
         retries: int = 0,
         retry_delay_seconds: float = 0,
+        flow_run_name: str | Callable[[], str] | None = None,
+        max_workers: int | None = None,
+        log_prints: bool | None = None,
+        persist_result: bool | None = None,
+        validate_parameters: bool = True,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
-        if inspect.iscoroutinefunction(fn):
-            raise TypeError(
-                f"{fn.__name__!r} is an async function; this version of cairn runs sync flows only"
-            )
         self.fn = fn
-        self.name = name or fn.__name__.replace("_", "-")
+        self.name: str = name or str(getattr(fn, "__name__", "flow")).replace("_", "-")
         self.description = description or inspect.getdoc(fn)
         self.version = version
         self.tags = list(tags or [])
         self.retries = int(retries)
         self.retry_delay_seconds = float(retry_delay_seconds)
+        self.flow_run_name = flow_run_name
+        self.max_workers = max_workers
+        self.log_prints = log_prints
+        self.persist_result = persist_result
+        self.validate_parameters = validate_parameters
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self._sig = _signature(fn)
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -191,78 +677,180 @@ class Flow(Generic[P, R]):
             "tags": self.tags,
             "retries": self.retries,
             "retry_delay_seconds": self.retry_delay_seconds,
+            "flow_run_name": self.flow_run_name,
+            "max_workers": self.max_workers,
+            "log_prints": self.log_prints,
+            "persist_result": self.persist_result,
+            "validate_parameters": self.validate_parameters,
         }
         unknown = set(options) - set(current)
         if unknown:
             raise TypeError(f"unknown flow option(s): {', '.join(sorted(unknown))}")
-        return type(self)(self.fn, **{**current, **options})
+        return Flow(self.fn, **{**current, **options})
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        run = _FlowRun(self, args, kwargs)
+        if self.isasync:
+            return run.run_async()  # type: ignore[return-value]
+        return run.run_sync()  # type: ignore[no-any-return]
+
+
+class _FlowRun:
+    """One flow run: its context, its records, its task pool, and its outcome."""
+
+    def __init__(self, flow: Flow[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         from cairn._config import default_catalog
 
+        self.flow = flow
+        self.args = args
+        self.kwargs = kwargs
         parent_flow = _context.current_flow_run()
         parent_task = _context.current_task_run()
-        catalog = default_catalog()
         run_id = str(uuid.uuid4())
-        ctx = _context.FlowRunContext(
+        self.ctx = _context.FlowRunContext(
             id=run_id,
-            name=run_name(),
-            flow_name=self.name,
-            catalog=catalog,
+            name=self._run_name(),
+            flow_name=flow.name,
+            catalog=default_catalog(),
             start=utcnow(),
-            parameters=_summarize(self.fn, args, kwargs),
-            tags=list(self.tags),
+            parameters=_summarize(flow._sig, args, kwargs),
+            tags=list(flow.tags),
             parent_flow_run_id=(
                 parent_task.flow_run.id
                 if parent_task is not None and parent_task.flow_run is not None
-                else parent_flow.id if parent_flow is not None else None
+                else parent_flow.id
+                if parent_flow is not None
+                else None
             ),
             parent_task_run_id=parent_task.id if parent_task is not None else None,
+            max_workers=flow.max_workers,
         )
 
-        def record(state: str, message: str | None = None, end: bool = True) -> None:
-            catalog.runs.save(
-                RunRecord(
-                    id=ctx.id,
-                    run_type="flow",
-                    name=ctx.name,
-                    function=self.name,
-                    state=state,
-                    start=ctx.start,
-                    end=utcnow() if end else None,
-                    flow_run_id=ctx.parent_flow_run_id,
-                    parent_task_run_id=ctx.parent_task_run_id,
-                    parameters=ctx.parameters,
-                    tags=ctx.tags,
-                    artifacts=list(ctx.artifacts),
-                    message=message,
-                )
-            )
+    def _run_name(self) -> str:
+        custom = self.flow.flow_run_name
+        if callable(custom):
+            return str(custom())
+        if isinstance(custom, str):
+            try:
+                sig = self.flow._sig
+                params = sig.bind_partial(*self.args, **self.kwargs).arguments if sig else {}
+                return custom.format(**params)
+            except (KeyError, IndexError, TypeError, ValueError):
+                return custom
+        return run_name()
 
-        record("Running", end=False)
-        flow_token = _context._flow_run.set(ctx)
-        # Code in a flow body is not inside the calling task any more (Prefect: a subflow's
-        # artifacts belong to the subflow run, with no task run).
+    def _record(self, state: str, message: str | None = None, *, end: bool = True) -> None:
+        ctx = self.ctx
+        with ctx.lock:
+            task_runs = sorted(ctx.task_runs, key=lambda r: r.start) if end else []
+            artifacts = list(ctx.artifacts)
+        ctx.catalog.runs.save(
+            RunRecord(
+                id=ctx.id,
+                run_type="flow",
+                name=ctx.name,
+                function=self.flow.name,
+                state=state,
+                start=ctx.start,
+                end=utcnow() if end else None,
+                flow_run_id=ctx.parent_flow_run_id,
+                parent_task_run_id=ctx.parent_task_run_id,
+                parameters=ctx.parameters,
+                tags=ctx.tags,
+                artifacts=artifacts,
+                message=message,
+                task_runs=task_runs,
+            )
+        )
+
+    def _enter(self) -> tuple[contextvars.Token[Any], contextvars.Token[Any]]:
+        self._record("Running", end=False)
+        flow_token = _context._flow_run.set(self.ctx)
+        # A flow body is not inside the task that called it: a subflow's artifacts belong to
+        # the subflow run, with no task run.
         task_token = _context._task_run.set(None)
+        return flow_token, task_token
+
+    def _exit(
+        self,
+        tokens: tuple[contextvars.Token[Any], contextvars.Token[Any]],
+        state: str,
+        message: str | None,
+    ) -> None:
+        flow_token, task_token = tokens
+        _context._task_run.reset(task_token)
+        _context._flow_run.reset(flow_token)
+        self._record(state, message)
+
+    def _wait_for_tasks(self) -> None:
+        # Every submitted task finishes (and so is recorded) before the flow's final record.
+        while True:
+            with self.ctx.lock:
+                pending = [f for f in self.ctx.futures if not f.done()]
+            if not pending:
+                break
+            for f in pending:
+                f.wait()
+        if self.ctx.executor is not None:
+            self.ctx.executor.shutdown(wait=True)
+
+    def _outcome(self, result: Any) -> Any:
+        """Resolve futures in the returned value; a failed one fails the flow, as in Prefect."""
+        upstream: set[str] = set()
+        return resolve_inputs(result, upstream, None)
+
+    def run_sync(self) -> Any:
+        tokens = self._enter()
         state, message = "Completed", None
         try:
             attempt = 0
             while True:
                 try:
-                    return self.fn(*args, **kwargs)
+                    result = self.flow.fn(*self.args, **self.kwargs)
+                    result = self._outcome(result)
+                    return result
                 except Exception:
-                    if attempt >= self.retries:
+                    if attempt >= self.flow.retries:
                         raise
                     attempt += 1
-                    if self.retry_delay_seconds:
-                        time.sleep(self.retry_delay_seconds)
+                    if self.flow.retry_delay_seconds:
+                        time.sleep(self.flow.retry_delay_seconds)
         except BaseException as exc:
             state, message = _failure(exc)
+            if isinstance(exc, UpstreamTaskError) and exc.__cause__ is not None:
+                raise exc.__cause__ from None
             raise
         finally:
-            _context._task_run.reset(task_token)
-            _context._flow_run.reset(flow_token)
-            record(state, message)
+            self._wait_for_tasks()
+            self._exit(tokens, state, message)
+
+    async def run_async(self) -> Any:
+        tokens = self._enter()
+        state, message = "Completed", None
+        try:
+            attempt = 0
+            while True:
+                try:
+                    result = await self.flow.fn(*self.args, **self.kwargs)
+                    result = await asyncio.to_thread(self._outcome, result)
+                    return result
+                except Exception:
+                    if attempt >= self.flow.retries:
+                        raise
+                    attempt += 1
+                    if self.flow.retry_delay_seconds:
+                        await asyncio.sleep(self.flow.retry_delay_seconds)
+        except BaseException as exc:
+            state, message = _failure(exc)
+            if isinstance(exc, UpstreamTaskError) and exc.__cause__ is not None:
+                raise exc.__cause__ from None
+            raise
+        finally:
+            await asyncio.to_thread(self._wait_for_tasks)
+            self._exit(tokens, state, message)
+
+
+# -- decorators --------------------------------------------------------------------------
 
 
 @overload
@@ -275,15 +863,28 @@ def task(
     name: str | None = None,
     description: str | None = None,
     tags: Iterable[str] | None = None,
+    version: str | None = None,
     retries: int = 0,
-    retry_delay_seconds: float = 0,
+    retry_delay_seconds: float | Sequence[float] = 0,
+    asset_deps: Sequence[str | Asset] | None = None,
+    task_run_name: str | Callable[[], str] | None = None,
+    on_completion: Sequence[Callable[..., Any]] | None = None,
+    on_failure: Sequence[Callable[..., Any]] | None = None,
+    persist_result: bool | None = None,
+    cache_policy: Any = None,
+    log_prints: bool | None = None,
+    result_storage: Any = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
-    """Turn a function into a task: each call is recorded as a task run.
+    """Turn a function (sync or async) into a task: each call is recorded as a task run.
 
     Use it bare (``@task``) or with options (``@task(name="load", retries=2)``).
+    ``asset_deps`` names assets the task reads that the task graph cannot show (another
+    flow's, or an external system's). ``persist_result``, ``cache_policy``, ``log_prints``
+    and ``result_storage`` are accepted for compatibility and have no effect: cairn keeps no
+    task results and no task cache.
 
     Example:
         >>> import cairn
@@ -312,13 +913,20 @@ def flow(
     tags: Iterable[str] | None = None,
     retries: int = 0,
     retry_delay_seconds: float = 0,
+    flow_run_name: str | Callable[[], str] | None = None,
+    max_workers: int | None = None,
+    log_prints: bool | None = None,
+    persist_result: bool | None = None,
+    validate_parameters: bool = True,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
-    """Turn a function into a flow: each call is recorded as a flow run.
+    """Turn a function (sync or async) into a flow: each call is recorded as a flow run.
 
-    Use it bare (``@flow``) or with options (``@flow(name="etl")``).
+    Use it bare (``@flow``) or with options (``@flow(name="etl", retries=1)``). An async
+    flow's call returns a coroutine (``asyncio.run(my_flow())``). ``max_workers`` bounds the
+    thread pool that runs submitted tasks.
 
     Example:
         >>> import cairn
@@ -332,3 +940,48 @@ def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
     if __fn is not None:
         return Flow(__fn, **options)
     return lambda fn: Flow(fn, **options)
+
+
+def materialize(
+    *assets: str | Asset,
+    by: str | None = None,
+    **task_options: Any,
+) -> Callable[[Callable[P, R]], MaterializingTask[P, R]]:
+    """Mark a function as materializing ``assets``: a task that also records lineage.
+
+    Accepts every ``@task`` option (``retries``, ``asset_deps``, ...). Asset keys are
+    checked when the decorator is applied.
+
+    Args:
+        *assets: the assets (URI strings or :class:`Asset`) each run writes.
+        by: the tool that does the work (``"dbt"``, ``"spark"``).
+        **task_options: any :func:`task` option.
+
+    Raises:
+        TypeError: no asset was given.
+        InvalidAssetKeyError: an asset key is not valid (also a ``ValueError``).
+
+    Example:
+        >>> import cairn
+        >>> from cairn.assets import materialize
+        >>> @materialize("s3://bucket/clean.csv")
+        ... def clean():
+        ...     return "ok"
+        >>> with cairn.use_catalog("memory://materialize-docstring") as catalog:
+        ...     clean()
+        'ok'
+        >>> catalog.assets.latest("s3://bucket/clean.csv")[1].status
+        'succeeded'
+    """
+    if not assets:
+        raise TypeError(
+            "materialize requires at least one asset argument, e.g. `@materialize(asset)`"
+        )
+    checked = as_assets(assets)
+
+    def decorate(fn: Callable[P, R]) -> MaterializingTask[P, R]:
+        return MaterializingTask(fn, assets=checked, materialized_by=by, **task_options)
+
+    return decorate
+
+
