@@ -8,7 +8,6 @@ with a later issue.)
 from __future__ import annotations
 
 import asyncio
-
 import threading
 import uuid
 import warnings
