@@ -19,6 +19,7 @@ from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
 __all__ = ["LocalObjectStore"]
 
 _TMP_PREFIX = ".tmp-"
+_CHECK_FIRST = 64 * 1024
 
 
 class LocalObjectStore(ObjectStore):
@@ -39,18 +40,25 @@ class LocalObjectStore(ObjectStore):
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.root = Path(root)
         self.fsync = fsync
+        self._root = os.fspath(self.root)
         self._made: set[str] = set()
 
     def _path(self, oid: str) -> Path:
         return self.root / id_to_path(oid)
 
+    def _file(self, oid: str) -> str:
+        # Plain strings, not Path objects: this is on every commit's path.
+        return f"{self._root}/{id_to_path(oid)}"
+
     def put(self, data: bytes) -> ObjectId:
         # docstring inherited
         oid = object_id(data)
-        final = self._path(oid)
-        if final.exists():
+        final = self._file(oid)
+        # Records carry a nonce, so they are almost always new: stat first only where the
+        # write it may save is worth more than the stat (large payloads stored twice).
+        if len(data) >= _CHECK_FIRST and os.path.exists(final):
             return oid
-        self._write_new(final, data)
+        self._write_new(oid, final, data)
         return oid
 
     def put_file(self, path: str | os.PathLike[str]) -> ObjectId:
@@ -81,25 +89,25 @@ class LocalObjectStore(ObjectStore):
             _unlink_quietly(tmp)
         return oid
 
-    def _folder(self, final: Path) -> Path:
-        folder = final.parent
-        key = folder.name
-        if key not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(key)
+    def _folder(self, oid: str) -> str:
+        fanout = oid[:2]
+        folder = f"{self._root}/{fanout}"
+        if fanout not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(fanout)
         return folder
 
-    def _write_new(self, final: Path, data: bytes) -> None:
-        folder = self._folder(final)
-        tmp = folder / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+    def _write_new(self, oid: str, final: str, data: bytes) -> None:
+        folder = self._folder(oid)
+        tmp = f"{folder}/{_TMP_PREFIX}{secrets.token_hex(8)}"
         try:
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             except FileNotFoundError:
                 # The folder was removed since this store made it (by gc in another
                 # process, say): make it again.
-                self._made.discard(folder.name)
-                self._folder(final)
+                self._made.discard(oid[:2])
+                self._folder(oid)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 view = memoryview(data)
@@ -111,12 +119,12 @@ class LocalObjectStore(ObjectStore):
                 os.close(fd)
             self._publish(tmp, final)
         except OSError as exc:
-            raise StorageError(f"could not store object at {str(final)!r}: {exc}") from exc
+            raise StorageError(f"could not store object at {final!r}: {exc}") from exc
         finally:
             _unlink_quietly(tmp)
 
     @staticmethod
-    def _publish(tmp: Path, final: Path) -> None:
+    def _publish(tmp: str | Path, final: str | Path) -> None:
         try:
             os.link(tmp, final)
         except FileExistsError:
@@ -129,19 +137,19 @@ class LocalObjectStore(ObjectStore):
     def get(self, oid: str) -> bytes:
         # docstring inherited
         oid = self._check(oid)
-        path = self._path(oid)
+        path = self._file(oid)
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ObjectNotFoundError(oid, str(path)) from None
+            raise ObjectNotFoundError(oid, path) from None
         except OSError as exc:
-            raise StorageError(f"could not read object {oid!r} at {str(path)!r}: {exc}") from exc
+            raise StorageError(f"could not read object {oid!r} at {path!r}: {exc}") from exc
         return self._verify(oid, data)
 
     def exists(self, oid: str) -> bool:
         # docstring inherited
-        return self._path(self._check(oid)).exists()
+        return os.path.exists(self._file(self._check(oid)))
 
     def iter_ids(self, prefix: str = "") -> Iterator[ObjectId]:
         # docstring inherited
@@ -185,7 +193,7 @@ def _read_only(path: str, flags: int) -> int:
     return os.open(path, flags, 0o444)
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

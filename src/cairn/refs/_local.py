@@ -50,22 +50,36 @@ class LocalRefStore(RefStore):
             raise StorageError("local catalogs need POSIX file locks; Windows is not supported")
         self.root = Path(root)
         self.fsync = fsync
+        self._root = os.fspath(self.root)
 
     def _path(self, name: str) -> Path:
         return self.root.joinpath(*check_ref_name(name).split("/"))
 
+    def _file(self, name: str) -> str:
+        # Plain strings, not Path objects: this is on every commit's path. The name was
+        # checked, so its "/"-separated segments are safe to join as they are.
+        return f"{self._root}/{check_ref_name(name)}"
+
     def get(self, name: str) -> ObjectId | None:
         # docstring inherited
-        path = self._path(name)
+        return self._read(name, self._file(name))
+
+    def _read(self, name: str, path: str) -> ObjectId | None:
         try:
-            raw = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except IsADirectoryError:
-            return None
         except OSError as exc:
-            raise StorageError(f"could not read ref {name!r} at {str(path)!r}: {exc}") from exc
-        return decode_ref_value(name, raw, str(path))
+            raise StorageError(f"could not read ref {name!r} at {path!r}: {exc}") from exc
+        try:
+            raw = os.read(fd, 256)
+        except IsADirectoryError:
+            return None  # a folder of refs, not a ref
+        except OSError as exc:
+            raise StorageError(f"could not read ref {name!r} at {path!r}: {exc}") from exc
+        finally:
+            os.close(fd)
+        return decode_ref_value(name, raw, path)
 
     def set_if_equals(self, name: str, old: ObjectId | None, new: ObjectId) -> bool:
         # docstring inherited
@@ -79,8 +93,8 @@ class LocalRefStore(RefStore):
     def _update(
         self, name: str, check: Callable[[ObjectId | None], bool], data: bytes | None
     ) -> bool:
-        path = self._path(name)
-        lock_path = os.fspath(_lock_path(path))
+        path = self._file(name)
+        lock_path = _lock_path(path)
         try:
             while True:
                 try:
@@ -88,7 +102,7 @@ class LocalRefStore(RefStore):
                 except FileNotFoundError:
                     if data is None:
                         return False  # no folder, so no ref to delete
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
                     continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -98,7 +112,7 @@ class LocalRefStore(RefStore):
                         same = False
                     if not same:
                         continue  # the lock file we waited on was published or removed
-                    current = self.get(name)
+                    current = self._read(name, path)
                     if not check(current):
                         os.unlink(lock_path)
                         return False
@@ -116,7 +130,7 @@ class LocalRefStore(RefStore):
                 finally:
                     os.close(fd)  # also releases the flock
         except OSError as exc:
-            raise StorageError(f"could not update ref {name!r} at {str(path)!r}: {exc}") from exc
+            raise StorageError(f"could not update ref {name!r} at {path!r}: {exc}") from exc
 
     def iter_refs(self, prefix: str = "") -> Iterator[tuple[RefName, ObjectId]]:
         # docstring inherited
@@ -145,16 +159,17 @@ class LocalRefStore(RefStore):
 
     def describe(self, name: str) -> str:
         # docstring inherited
-        return str(self._path(name))
+        return self._file(name)
 
 
-def _lock_path(path: Path) -> Path:
+def _lock_path(path: str) -> str:
     """Return the lock file of the ref at ``path``: ``NAME.lock`` beside it.
 
     A name too long for the suffix (file names are limited to 255 bytes) gets a hidden, hashed
     lock name instead; listing skips hidden files, and a ref name never starts with a dot.
     """
-    if len(path.name) + len(_LOCK) <= 255:
-        return path.with_name(path.name + _LOCK)
-    digest = hashlib.sha256(path.name.encode()).hexdigest()
-    return path.with_name(f".{digest}{_LOCK}")
+    folder, _, name = path.rpartition("/")
+    if len(name) + len(_LOCK) <= 255:
+        return path + _LOCK
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"{folder}/.{digest}{_LOCK}"
