@@ -649,17 +649,23 @@ class Artifacts:
 
         Served from a derived index (``index/artifacts-latest.msgpack``) that is checked
         against the refs on every call and repaired where they moved, so the answer is always
-        current and a big catalog costs one ref read per key, not a history walk.
+        current. The check lists the refs' version tokens (on S3, the ETags a LIST returns),
+        so a big catalog costs a listing, not a read per key, and reads only the keys that
+        moved.
         """
         cat = self._catalog
+        refs = cat.refs
         index = self._load_index()
         entries = index.entries if index else {}
         fresh: dict[str, _IndexEntry] = {}
         changed = index is None
-        for name, head in cat.refs.iter_refs("artifacts/"):
+        for name, token in refs.iter_tokens("artifacts/"):
             key = name[len("artifacts/") :]
             entry = entries.get(key)
-            if entry is None or entry.head != head:
+            if entry is None or refs.value_token(ObjectId(entry.head)) != token:
+                head = refs.get(name)
+                if head is None:
+                    continue  # deleted since it was listed
                 entry = self._index_entry(head)
                 changed = True
             fresh[key] = entry

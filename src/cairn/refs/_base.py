@@ -101,6 +101,20 @@ class RefStore(ABC):
         missing folder, it yields nothing.
         """
 
+    def iter_tokens(self, prefix: str = "") -> Iterator[tuple[RefName, str]]:
+        """Yield ``(name, version token)`` for every ref under ``prefix``, by name.
+
+        A version token changes whenever the ref's value does, and is cheaper to list than the
+        value itself where reading each ref costs a request: on S3 it is the ETag that LIST
+        returns. A cache that remembers the value it saw checks it with :meth:`value_token`
+        and reads only the refs that moved. Here (by default) the token is the value.
+        """
+        return iter(self.iter_refs(prefix))
+
+    def value_token(self, value: ObjectId) -> str:
+        """Return the version token a ref holding ``value`` lists with (see :meth:`iter_tokens`)."""
+        return value
+
     @abstractmethod
     def describe(self, name: str) -> str:
         """Return where ref ``name`` is (or would be) stored, for messages."""
