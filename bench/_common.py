@@ -71,6 +71,11 @@ GOALS: dict[str, list[Goal]] = {
         Goal("pandas", ("pandas",), "ratio", "<", 3.0),
         Goal("pyarrow", ("pyarrow",), "ratio", "<", 3.0),
     ],
+    # (e) The engine: overhead per chained @materialize task, and a flow's fixed overhead.
+    "runtime": [
+        Goal("materialize_per_task", ("materialize_chain",), "per_task_ms", "<=", 0.5, "ms"),
+        Goal("flow_fixed", ("flow",), "fixed_ms", "<=", 5.0, "ms"),
+    ],
 }
 
 

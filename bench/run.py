@@ -22,6 +22,7 @@ BENCHES = {
     "listing": ("listing.py", 900),
     "startup": ("startup.py", 120),
     "table_memory": ("table_memory.py", 300),
+    "runtime": ("runtime.py", 300),
 }
 
 

@@ -267,14 +267,12 @@ class Task(Generic[P, R]):
         flow = _context.current_flow_run()
         links = flow.result_links if flow is not None else None
         upstream: set[str] = set()
-        # Futures passed to map are waited for here: their results are what is mapped over.
-        args = tuple(
-            resolve_inputs(a, upstream, links) if isinstance(a, TaskRunFuture) else a for a in args
-        )
-        kwargs = {
-            k: resolve_inputs(v, upstream, links) if isinstance(v, TaskRunFuture) else v
-            for k, v in kwargs.items()
-        }
+        # As Prefect's task runner does, each argument is traced and resolved at the top level
+        # only: a future is waited for here (its result is what is mapped over), and a task's
+        # result is traced here, since the elements handed to each run may not be traceable
+        # (small ints). Every mapped run depends on what the whole arguments came from.
+        args = tuple(_trace_top_level(a, upstream, links) for a in args)
+        kwargs = {k: _trace_top_level(v, upstream, links) for k, v in kwargs.items()}
         if self._sig is not None:
             try:
                 bound = self._sig.bind(*args, **kwargs)
@@ -302,6 +300,19 @@ class Task(Generic[P, R]):
                 self._submit(call_args, call_kwargs, wait_for=wait_for, extra_upstream=upstream)
             )
         return futures
+
+
+def _trace_top_level(
+    value: Any, upstream: set[str], links: dict[int, tuple[str, Any]] | None
+) -> Any:
+    """Resolve ``value`` if it is a future; note the task run it came from, not looking inside."""
+    if isinstance(value, TaskRunFuture):
+        return resolve_inputs(value, upstream, links)
+    if links is not None and is_trackable(value):
+        found = links.get(id(value))
+        if found is not None and found[1] is value:
+            upstream.add(found[0])
+    return value
 
 
 def _is_mappable(value: Any) -> bool:
@@ -612,14 +623,15 @@ class MaterializingTask(Task[P, R]):
     ) -> MaterializingTask[P, R]:
         """Return a copy with some options replaced: ``assets`` replaces the assets when given.
 
-        ``by`` cannot be changed; every other option falls back to this task's.
+        ``by`` cannot be changed; every other option falls back to this task's. Unlike
+        :meth:`Task.with_options`, ``asset_deps=[]`` does clear the ``asset_deps``, as in
+        Prefect: its ``MaterializingTask.with_options`` passes each given option through as is
+        (``task_kwargs.get(name, getattr(self, name))``).
         """
         current = self._options()
         unknown = set(options) - set(current)
         if unknown:
             raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
-        if "asset_deps" in options:
-            options["asset_deps"] = options["asset_deps"] or current["asset_deps"]
         return MaterializingTask(
             self.fn,
             assets=self.assets if assets is None else assets,
