@@ -455,32 +455,25 @@ class _TaskRun:
             materialized_by=self.task._materialized_by,
         )
 
+    # The sync and async drivers differ only in how they call the function and wait; what
+    # an attempt means (its context, retries, the records it leaves) lives in the helpers.
+
     def run_sync(self) -> Any:
-        try:
-            ctx = self._prepare()
-        except UpstreamTaskError as exc:
-            self._finish_not_run(exc)
-            raise
-        token = _context._task_run.set(ctx)
+        ctx, token = self._start()
         try:
             attempt = 0
             while True:
-                actx = self._asset_context()
-                asset_token = _asset_context.set(actx)
+                actx, asset_token = self._attempt()
                 try:
                     result = self.task.fn(*self.args, **self.kwargs)
-                except Exception as exc:
-                    if attempt < self.task.retries:
-                        delay = _delay(self.task.retry_delay_seconds, attempt)
-                        attempt += 1
-                        if delay:
-                            time.sleep(delay)
-                        continue
-                    self._finish(ctx, actx, "Failed", exc)
-                    raise
                 except BaseException as exc:
-                    self._finish(ctx, actx, _failure(exc)[0], exc)
-                    raise
+                    delay = self._failed(ctx, actx, exc, attempt)
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    if delay:
+                        time.sleep(delay)
+                    continue
                 finally:
                     _asset_context.reset(asset_token)
                 self._finish(ctx, actx, "Completed", None, result)
@@ -489,37 +482,54 @@ class _TaskRun:
             _context._task_run.reset(token)
 
     async def run_async(self) -> Any:
-        try:
-            ctx = self._prepare()
-        except UpstreamTaskError as exc:
-            self._finish_not_run(exc)
-            raise
-        token = _context._task_run.set(ctx)
+        ctx, token = self._start()
         try:
             attempt = 0
             while True:
-                actx = self._asset_context()
-                asset_token = _asset_context.set(actx)
+                actx, asset_token = self._attempt()
                 try:
                     result = await self.task.fn(*self.args, **self.kwargs)
-                except Exception as exc:
-                    if attempt < self.task.retries:
-                        delay = _delay(self.task.retry_delay_seconds, attempt)
-                        attempt += 1
-                        if delay:
-                            await asyncio.sleep(delay)
-                        continue
-                    self._finish(ctx, actx, "Failed", exc)
-                    raise
                 except BaseException as exc:
-                    self._finish(ctx, actx, _failure(exc)[0], exc)
-                    raise
+                    delay = self._failed(ctx, actx, exc, attempt)
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    if delay:
+                        await asyncio.sleep(delay)
+                    continue
                 finally:
                     _asset_context.reset(asset_token)
                 self._finish(ctx, actx, "Completed", None, result)
                 return result
         finally:
             _context._task_run.reset(token)
+
+    def _start(self) -> tuple[_context.TaskRunContext, contextvars.Token[Any]]:
+        try:
+            ctx = self._prepare()
+        except UpstreamTaskError as exc:
+            self._finish_not_run(exc)
+            raise
+        return ctx, _context._task_run.set(ctx)
+
+    def _attempt(self) -> tuple[AssetContext, contextvars.Token[Any]]:
+        # Each attempt starts from a fresh asset context: a failed attempt's metadata is not
+        # carried into the next one, as in Prefect.
+        actx = self._asset_context()
+        return actx, _asset_context.set(actx)
+
+    def _failed(
+        self,
+        ctx: _context.TaskRunContext,
+        actx: AssetContext,
+        exc: BaseException,
+        attempt: int,
+    ) -> float | None:
+        """Return how long to wait before retrying, or None once the run has ended (recorded)."""
+        if isinstance(exc, Exception) and attempt < self.task.retries:
+            return _delay(self.task.retry_delay_seconds, attempt)
+        self._finish(ctx, actx, _failure(exc)[0], exc)
+        return None
 
     def _finish(
         self,
