@@ -11,9 +11,9 @@ Measured in one process, into a local catalog in a temp folder (``--dir`` to cho
 * ``flow``: a flow that calls one plain function, minus calling the function: the fixed
   overhead of a flow run (two run records: Running, then the final one).
 * ``floor`` (information): the least a materialization commit costs on this file system in
-  cairn's format, written here without cairn: encode and hash two small records (the
-  materialization and the asset's history step), write each as an object file (temp file,
-  ``link``, ``unlink``), read the asset's ref and its previous head, and move the ref (lock
+  cairn's format, written here without cairn: read the asset's ref and its previous history
+  node, encode and hash one small record (a single-asset materialization is its own history
+  node), write it as an object file (temp file, ``link``, ``unlink``), and move the ref (lock
   file, ``flock``, read, write, ``rename``). ``materialize_chain.over_floor_ms`` is
   ``per_task_ms`` minus this: what cairn's own Python costs per task.
 
@@ -116,16 +116,6 @@ def floor_chain(root: str, n: int) -> Callable[[], None]:
 
     def commit(i: int, run_id: str) -> None:
         key = asset_key(i)
-        put(
-            encoder.encode(
-                FloorRecord(
-                    created=dt.datetime.now(dt.timezone.utc),
-                    key=key,
-                    upstream=[asset_key(i - 1)],
-                    task_run_id=run_id,
-                )
-            )
-        )
         ref = f"{refs}/{hashlib.sha256(key.encode()).hexdigest()}"
         head = read(ref)
         if head is not None:
@@ -136,7 +126,9 @@ def floor_chain(root: str, n: int) -> Callable[[], None]:
                 FloorRecord(
                     created=dt.datetime.now(dt.timezone.utc),
                     key=key,
-                    parent=head.decode() if head else None,
+                    upstream=[asset_key(i - 1)],
+                    task_run_id=run_id,
+                    parent=head.strip().decode() if head else None,
                 )
             )
         )

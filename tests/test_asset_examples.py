@@ -87,10 +87,7 @@ class Ran:
         self.catalog = Catalog.from_url(str(folder / ".cairn"))
 
     def keys(self) -> list[str]:
-        out = set()
-        for _, head in self.catalog.assets.materialized_heads():
-            out.add(self.catalog.get_record(head).key)
-        return sorted(out)
+        return self.catalog.assets.keys()
 
     def only(self, key: str) -> Materialization:
         found = [m for _, m in self.catalog.assets.history(key)]

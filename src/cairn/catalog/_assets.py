@@ -6,10 +6,13 @@ Refs this module owns (see docs/FORMAT.md):
   URIs with characters no file name can hold, so the ref is named by the key's hash and the
   records carry the key itself.
 
-A finished task attempt that materializes assets writes one :class:`Materialization` (the
-event), then, for each asset, an :class:`AssetHead` whose ``parent`` is the asset's previous
-head, moved in by compare-and-swap. Lineage (what was built from what) is in the
-materializations' ``upstream`` lists; the lineage index under ``index/`` is derived from them.
+A finished task attempt that materializes one asset writes one :class:`Materialization`
+whose ``parent`` is the asset's previous history node, and moves the asset's ref to it by
+compare-and-swap: one object and one ref move. One that materializes several assets writes
+the materialization once and, for each asset, a small :class:`AssetHead` naming it. An asset's
+history is the walk of ``parent`` links from its ref, over both kinds of node
+(:meth:`AssetRecords.steps`). Lineage (what was built from what) is in the materializations'
+``upstream`` lists; the lineage index under ``index/`` is derived from them.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import datetime as dt
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+import msgspec
 
 from cairn.catalog.records import (
     AssetHead,
@@ -39,7 +44,9 @@ __all__ = [
     "MAX_ASSET_KEY_LENGTH",
     "RESTRICTED_ASSET_CHARACTERS",
     "AssetRecords",
+    "HistoryStep",
     "asset_ref",
+    "read_step",
     "validate_asset_key",
     "validate_asset_properties",
 ]
@@ -109,6 +116,36 @@ def validate_asset_properties(
     )
 
 
+class HistoryStep(NamedTuple):
+    """One step of an asset's history, whichever kind of node holds it."""
+
+    key: str
+    materialization: ObjectId
+    status: Literal["succeeded", "failed"]
+    created: dt.datetime
+    parent: ObjectId | None
+
+
+def read_step(catalog: Catalog, oid: ObjectId) -> tuple[HistoryStep, Materialization | None]:
+    """Read history node ``oid``: return its step, and its materialization when it holds one.
+
+    A single-asset :class:`Materialization` is its own node (returned with the step); an
+    :class:`AssetHead` names a materialization that is not read here (None is returned).
+    """
+    rec = catalog.get_record(oid)
+    if isinstance(rec, Materialization):
+        if len(rec.assets) != 1:
+            raise WrongTypeError(
+                f"object {oid!r} is a materialization of {len(rec.assets)} assets, which is "
+                "not a history node (its assets have asset-heads)"
+            )
+        step = HistoryStep(rec.assets[0].key, oid, rec.status, rec.created, rec.parent)
+        return step, rec
+    if isinstance(rec, AssetHead):
+        return HistoryStep(rec.key, rec.materialization, rec.status, rec.created, rec.parent), None
+    raise WrongTypeError(f"asset history object {oid!r} is a {type(rec).__name__}")
+
+
 def asset_ref(key: str) -> str:
     """Return the name of the ref holding asset ``key``'s latest history head."""
     return f"assets/{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
@@ -119,6 +156,9 @@ class AssetRecords:
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        # This process's last known history node of each asset: (node id, node created). A
+        # stale view only costs a failed compare-and-swap and a re-read.
+        self._views: dict[str, tuple[ObjectId | None, dt.datetime | None]] = {}
 
     def record(
         self,
@@ -176,72 +216,97 @@ class AssetRecords:
             task_run_id=task_run_id,
             task_name=task_name,
         )
-        cat = self._catalog
-        oid = cat.put_record(record)
+        if len(keys) == 1:
+            # The common case: the materialization is itself the asset's next history node.
+            def single(parent: ObjectId | None, created: dt.datetime) -> Materialization:
+                return msgspec.structs.replace(record, parent=parent, created=created)
+
+            return self._commit(keys[0], single)
+        oid = self._catalog.put_record(record)
         for key in keys:
-            self._append(key, oid, record)
+
+            def head(parent: ObjectId | None, created: dt.datetime, key: str = key) -> AssetHead:
+                return AssetHead(
+                    key=key,
+                    materialization=oid,
+                    status=record.status,
+                    created=created,
+                    parent=parent,
+                )
+
+            self._commit(key, head)
         return oid
 
-    def _append(self, key: str, materialization: ObjectId, record: Materialization) -> None:
+    def _commit(
+        self,
+        key: str,
+        make: Callable[[ObjectId | None, dt.datetime], Materialization | AssetHead],
+    ) -> ObjectId:
+        """Append the node ``make(parent, created)`` to asset ``key``'s history; return its id."""
         cat = self._catalog
         ref = asset_ref(key)
+        view = self._views.get(key)
         deadline = time.monotonic() + _CAS_DEADLINE
         while True:
-            head = cat.refs.get(ref)
-            previous = self._head(head) if head else None
-            created = record.created
-            if previous is not None and created <= previous.created:
-                created = previous.created + _ONE_US  # keep history order = creation order
-            step = AssetHead(
-                key=key,
-                materialization=materialization,
-                status=record.status,
-                created=created,
-                parent=head,
-            )
-            oid = cat.put_record(step)
+            if view is None:
+                view = self._read_view(ref)
+            head, head_created = view
+            created = utcnow()
+            if head_created is not None and created <= head_created:
+                created = head_created + _ONE_US  # keep history order = creation order
+            node = make(head, created)
+            oid = cat.put_record(node)
             if cat.refs.set_if_equals(ref, head, oid):
-                return
+                self._views[key] = (oid, created)
+                return oid
+            view = None  # another writer moved the ref: re-read and append on top
             if time.monotonic() > deadline:
                 raise RefConflictError(f"could not record a materialization of {key!r}")
 
-    def _head(self, oid: ObjectId) -> AssetHead:
-        rec = self._catalog.get_record(oid)
-        if not isinstance(rec, AssetHead):
-            raise WrongTypeError(f"asset history object {oid!r} is a {type(rec).__name__}")
-        return rec
+    def _read_view(self, ref: str) -> tuple[ObjectId | None, dt.datetime | None]:
+        head = self._catalog.refs.get(ref)
+        if head is None:
+            return None, None
+        step, _ = read_step(self._catalog, head)
+        return head, step.created
 
-    def heads(self, key: str) -> Iterator[tuple[ObjectId, AssetHead]]:
-        """Yield ``(head id, head)`` of asset ``key``'s history, newest first."""
+    def steps(self, key: str) -> Iterator[tuple[ObjectId, HistoryStep, Materialization | None]]:
+        """Yield ``(node id, step, its materialization if already read)``, newest first."""
         if not isinstance(key, str):
             return
         cur = self._catalog.refs.get(asset_ref(key))
         while cur is not None:
-            head = self._head(cur)
-            yield cur, head
-            cur = head.parent
+            step, mat = read_step(self._catalog, cur)
+            yield cur, step, mat
+            cur = step.parent
 
-    def history(
-        self, key: str, limit: int | None = None
-    ) -> list[tuple[ObjectId, Materialization]]:
+    def history(self, key: str, limit: int | None = None) -> list[tuple[ObjectId, Materialization]]:
         """Return asset ``key``'s materializations, newest first (at most ``limit``)."""
         out: list[tuple[ObjectId, Materialization]] = []
-        for _, head in self.heads(key):
+        for _, step, mat in self.steps(key):
             if limit is not None and len(out) >= limit:
                 break
-            rec = self._catalog.get_record(head.materialization)
-            if not isinstance(rec, Materialization):
-                raise WrongTypeError(
-                    f"object {head.materialization!r} is a {type(rec).__name__}, "
-                    "not a materialization"
-                )
-            out.append((head.materialization, rec))
+            if mat is None:
+                rec = self._catalog.get_record(step.materialization)
+                if not isinstance(rec, Materialization):
+                    raise WrongTypeError(
+                        f"object {step.materialization!r} is a {type(rec).__name__}, "
+                        "not a materialization"
+                    )
+                mat = rec
+            out.append((step.materialization, mat))
         return out
 
     def latest(self, key: str) -> tuple[ObjectId, Materialization] | None:
         """Return asset ``key``'s latest materialization, or None if it was never materialized."""
         found = self.history(key, limit=1)
         return found[0] if found else None
+
+    def keys(self) -> list[str]:
+        """Return the key of every asset that has been materialized, sorted."""
+        return sorted(
+            read_step(self._catalog, head)[0].key for _, head in self.materialized_heads()
+        )
 
     def materialized_heads(self) -> Iterator[tuple[str, ObjectId]]:
         """Yield ``(ref name, head id)`` for every materialized asset, in ref order."""

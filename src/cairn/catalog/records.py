@@ -197,10 +197,17 @@ class Materialization(Record, tag="materialization", frozen=True):
     flow_run_id: str | None = None
     task_run_id: str | None = None
     task_name: str | None = None
+    parent: ObjectId | None = None
+    """For a materialization of exactly one asset: that asset's previous history node.
+
+    Such a record is itself a step of the asset's history (the common case costs one object
+    and one ref move). A materialization of several assets has no parent; each of its assets
+    gets an :class:`AssetHead` instead.
+    """
 
 
 class AssetHead(Record, tag="asset-head", frozen=True):
-    """One step of an asset's materialization history: ``refs/assets/<hash>`` points at one.
+    """A step of an asset's history for a materialization of several assets.
 
     Small and per asset, so a task that materializes several assets writes its
     :class:`Materialization` once and moves each asset's history on its own.
