@@ -26,6 +26,14 @@ from cairn.catalog._assets import (
     validate_asset_properties,
 )
 from cairn.catalog._catalog import MARKER, Catalog
+from cairn.catalog._index_runs import FoundRun, child_runs, find_run, top_level_runs
+from cairn.catalog._lineage import (
+    AssetSummary,
+    Lineage,
+    LineageGraph,
+    MaterializationEntry,
+    RebuildStats,
+)
 from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
 from cairn.catalog.records import (
     FORMAT_VERSION,
@@ -53,20 +61,29 @@ __all__ = [
     "AssetHead",
     "AssetProperties",
     "AssetRecords",
+    "AssetSummary",
     "Catalog",
+    "FoundRun",
     "HistorySnapshot",
+    "Lineage",
+    "LineageGraph",
     "Materialization",
+    "MaterializationEntry",
     "MaterializedAsset",
     "ProgressUpdate",
+    "RebuildStats",
     "Record",
     "RunNotFoundError",
     "RunRecord",
     "Runs",
     "check_run_id",
+    "child_runs",
     "decode_record",
     "encode_record",
+    "find_run",
     "asset_ref",
     "record_id",
+    "top_level_runs",
     "validate_artifact_key",
     "validate_asset_key",
     "validate_asset_properties",

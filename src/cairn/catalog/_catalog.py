@@ -56,6 +56,7 @@ class Catalog:
         assets: materializations and asset histories (:class:`cairn.catalog.AssetRecords`).
         runs: flow and task run records (:class:`cairn.catalog.Runs`).
 
+        lineage: asset lineage and health queries (:class:`cairn.catalog.Lineage`).
     Example:
         >>> from cairn.catalog import Catalog
         >>> cat = Catalog.from_url("memory://catalog-docstring")
@@ -68,6 +69,7 @@ class Catalog:
         from cairn.catalog._artifacts import Artifacts
         from cairn.catalog._assets import AssetRecords
         from cairn.catalog._runs import Runs
+        from cairn.catalog._lineage import Lineage
 
         self.url = url
         self.objects = objects
@@ -79,6 +81,7 @@ class Catalog:
         self.assets = AssetRecords(self)
         self.runs = Runs(self)
 
+        self.lineage = Lineage(self)
     def __repr__(self) -> str:
         return f"Catalog({self.url!r})"
 

@@ -5,6 +5,9 @@ A thin typer shell over :mod:`cairn.catalog`, one module per noun:
 * ``cairn init``: :mod:`cairn.cli.init`;
 * ``cairn demo``: :mod:`cairn.cli.demo`;
 * ``cairn artifact ls | inspect | log | show | delete``: :mod:`cairn.cli.artifact`;
+* ``cairn asset ls | show | lineage | graph``: :mod:`cairn.cli.asset`;
+* ``cairn run ls | show``: :mod:`cairn.cli.run`;
+* ``cairn index rebuild``: :mod:`cairn.cli.index`;
 * ``cairn cat-object`` and ``cairn show-ref`` (plumbing): :mod:`cairn.cli.plumbing`.
 
 Options used by several commands live in :mod:`cairn.cli._options`; the one place that turns
@@ -19,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact, demo, init, plumbing
+from cairn.cli import artifact, asset, demo, index, init, plumbing, run
 from cairn.cli._errors import CairnGroup
 from cairn.cli._options import CatalogOption, State
 
@@ -75,6 +78,9 @@ def _root(
 app.command("init")(init.init)
 app.command("demo")(demo.demo)
 app.add_typer(artifact.app, name="artifact")
+app.add_typer(asset.app, name="asset")
+app.add_typer(run.app, name="run")
+app.add_typer(index.app, name="index")
 app.command("cat-object", rich_help_panel="Plumbing")(plumbing.cat_object)
 app.command("show-ref", rich_help_panel="Plumbing")(plumbing.show_ref)
 
