@@ -5,17 +5,25 @@
 * ``run_cli``: run ``python -m cairn ...`` (the real entry point) as a subprocess, with
   ``CAIRN_CATALOG`` pointing at ``catalog_url`` unless told otherwise.
 * ``run_cli_tty``: the same on a pseudo-terminal, answering prompts.
+* ``moto_s3`` (once per session): moto's S3 server on 127.0.0.1, a real HTTP endpoint;
+  ``s3_env``: the ``AWS_*`` environment that points the AWS tools at it, for one test;
+  ``s3_bucket``: a new, empty bucket on it; ``s3_url``: ``s3://<that bucket>/catalog``.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,3 +169,168 @@ def run_cli_tty(catalog_url: str) -> Callable[..., TtyResult]:
         return TtyResult(returncode, buffer.decode("utf-8", "replace").replace("\r\n", "\n"))
 
     return run
+
+
+# -- S3: moto's standalone server on loopback ---------------------------------------------
+
+NO_CONDITIONS_BUCKET_PREFIX = "cairn-nocond-"
+"""Buckets whose names start with this behave like a store that ignores conditional headers."""
+
+
+class OneRequestAtATime:
+    """WSGI middleware in front of moto: one request at a time, and a broken-store switch.
+
+    moto checks ``If-None-Match`` and ``If-Match`` and then writes, without a lock, so two
+    racing conditional PUTs can both succeed on moto where S3 lets exactly one through.
+    Serving one request at a time makes moto's checks atomic, as S3's are, so the race tests
+    prove cairn's compare-and-swap logic rather than moto's race. (Request bodies are read
+    before the lock is taken, so a slow or broken client never holds up the others.)
+
+    Requests to buckets named ``cairn-nocond-...`` lose their ``If-None-Match`` and
+    ``If-Match`` headers on the way in: a store that ignores conditional writes, which cairn
+    must refuse to write to. :meth:`lose_responses` makes chosen requests take effect and
+    then lose their response.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self._lose: list[list[Any]] = []
+
+    def lose_responses(self, method: str, path_part: str, times: int = 1) -> None:
+        """Apply the next ``times`` requests whose path contains ``path_part``, unanswered.
+
+        Each matching request takes effect, then its connection is closed before any
+        response: a lost response, which the client sends again (aiohttp does so silently,
+        botocore visibly) while the first attempt has already been applied.
+        """
+        self._lose.append([method, path_part, times])
+
+    def pending_losses(self) -> int:
+        """How many lost responses :meth:`lose_responses` still has to inflict."""
+        return sum(rule[2] for rule in self._lose)
+
+    def reset(self) -> None:
+        """Forget every pending :meth:`lose_responses`."""
+        self._lose.clear()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.lstrip("/").startswith(NO_CONDITIONS_BUCKET_PREFIX):
+            environ.pop("HTTP_IF_NONE_MATCH", None)
+            environ.pop("HTTP_IF_MATCH", None)
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(int(length)))
+        with self.lock:
+            rule = next(
+                (
+                    r
+                    for r in self._lose
+                    if r[2] > 0 and r[0] == environ["REQUEST_METHOD"] and r[1] in path
+                ),
+                None,
+            )
+            if rule is None:
+                result = self.app(environ, start_response)
+                try:
+                    return [b"".join(result)]
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            rule[2] -= 1
+            result = self.app(environ, lambda *args: (lambda data: None))
+            b"".join(result)
+        # The request took effect; now the answer is lost on the way back.
+        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+        raise ConnectionResetError("cairn test: response dropped on purpose")
+
+
+@dataclass
+class MotoS3:
+    """moto's S3 server, running in this process on a free port of 127.0.0.1."""
+
+    endpoint_url: str
+    app: OneRequestAtATime
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def client(self) -> Any:
+        """A boto3 S3 client for the server, for setting up and inspecting tests."""
+        return self._client
+
+    def new_bucket(self, prefix: str = "cairn-test-") -> str:
+        """Create a new, empty bucket and return its name."""
+        name = f"{prefix}{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server on 127.0.0.1, started once per session (see OneRequestAtATime)."""
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+        def log_request(self, *args: Any) -> None:
+            pass
+
+    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-s3", daemon=True)
+    thread.start()
+    try:
+        yield MotoS3(f"http://127.0.0.1:{server.port}", app)
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture
+def s3_env(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the AWS tools at ``moto_s3`` through the environment, for this test only.
+
+    As a user would configure them: keys, region and ``AWS_ENDPOINT_URL``. Anything from the
+    developer's own AWS setup (profiles, config files, instance metadata) is kept out. Child
+    processes started during the test inherit it. Returns the variables set.
+    """
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_s3.endpoint_url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: MotoS3, s3_env: dict[str, str]) -> Iterator[str]:
+    """A new, empty bucket on ``moto_s3`` (with ``s3_env`` set)."""
+    yield moto_s3.new_bucket()
+    moto_s3.app.reset()
+
+
+@pytest.fixture
+def s3_url(s3_bucket: str) -> str:
+    """``s3://<a new bucket>/catalog``: an S3 catalog that does not exist yet."""
+    return f"s3://{s3_bucket}/catalog"

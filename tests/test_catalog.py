@@ -650,8 +650,8 @@ def test_a_damaged_or_foreign_marker_is_refused(tmp_path, content):
         "",
         "   ",
         "ftp://x",
-        "s3://b",
-        "s3://bucket/prefix",
+        "s3://b",  # no bucket name is one character long
+        "s3://bucket/a/../b",
         "gs://b",
         "http://example.com/c",
         "file://remote-host/x",

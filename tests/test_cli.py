@@ -438,7 +438,7 @@ def test_delete_yes_skips_the_question_on_a_terminal(run_cli_tty: Any, catalog: 
     ("args", "expected"),
     [
         (("--catalog", "ftp://x", "artifact", "ls"), "unsupported scheme 'ftp'"),
-        (("artifact", "ls", "--catalog", "s3://bucket/x"), "S3 catalogs are not supported"),
+        (("artifact", "ls", "--catalog", "s3://b/x"), "does not name a bucket"),
         (("artifact", "delete", "--id", "zz"), "'zz' is not an id or id prefix"),
         (("artifact", "delete", "--id", "abc"), "id prefix 'abc' is too short"),
         (("artifact", "show", "ZZZZZZZZ"), "Artifact 'ZZZZZZZZ' not found."),

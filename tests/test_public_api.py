@@ -22,12 +22,12 @@ PUBLIC = {
     ],
     "cairn.objects": [
         "HASH_ALGORITHM", "MIN_PREFIX", "FsspecObjectStore", "LocalObjectStore",
-        "MemoryObjectStore", "ObjectId", "ObjectStore", "check_object_id", "check_prefix",
-        "id_to_path", "object_id",
+        "MemoryObjectStore", "ObjectId", "ObjectStore", "S3ObjectStore", "check_object_id",
+        "check_prefix", "id_to_path", "object_id",
     ],
     "cairn.refs": [
-        "LocalRefStore", "MemoryRefStore", "RefName", "RefStore", "check_ref_name",
-        "decode_ref_value", "encode_ref_value",
+        "LocalRefStore", "MemoryRefStore", "RefName", "RefStore", "S3RefStore",
+        "check_ref_name", "decode_ref_value", "encode_ref_value",
     ],
     "cairn.runtime": [
         "Flow", "MaterializingTask", "Task", "TaskRunFuture", "TaskRunFutureList",

@@ -11,11 +11,14 @@ import secrets
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.errors import StorageError
 
-__all__ = ["FileArea", "FsspecFileArea", "LocalFileArea", "MemoryFileArea"]
+if TYPE_CHECKING:
+    from cairn.objects._s3 import S3Location
+
+__all__ = ["FileArea", "FsspecFileArea", "LocalFileArea", "MemoryFileArea", "S3FileArea"]
 
 
 class FileArea(ABC):
@@ -39,6 +42,17 @@ class FileArea(ABC):
     @abstractmethod
     def is_nonempty_foreign(self) -> bool:
         """Return whether the root exists and holds files but no catalog marker."""
+
+    def verify_exclusive_writes(self, relpath: str, data: bytes) -> None:
+        """Check that the backend enforces the conditions cairn's writes rely on.
+
+        Called once, right after ``relpath`` was created with ``exclusive=True`` and holds
+        ``data`` (the format marker of a new catalog). The default trusts the backend.
+
+        Raises:
+            StorageError: the backend ignores them; writing would risk lost updates.
+        """
+        return None
 
 
 class LocalFileArea(FileArea):
@@ -163,3 +177,86 @@ class FsspecFileArea(FileArea):
         except FileNotFoundError:
             return False
         return bool(names) and "CAIRN" not in names
+
+
+class S3FileArea(FileArea):
+    """Files under an S3 prefix; exclusive writes are ``PUT`` with ``If-None-Match: *``."""
+
+    def __init__(self, location: S3Location) -> None:
+        self.location = location
+
+    def read(self, relpath: str) -> bytes | None:
+        # docstring inherited
+        got = self.location.read(self.location.key(relpath))
+        return None if got is None else got.body
+
+    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
+        # docstring inherited
+        from cairn.objects._s3 import S3RequestError
+
+        condition = {"IfNoneMatch": "*"} if exclusive else {}
+        try:
+            self.location.call("put_object", Key=self.location.key(relpath), Body=data,
+                               **condition)
+        except S3RequestError as exc:
+            if exclusive and exc.status in (409, 412):
+                return False
+            raise
+        return True
+
+    def delete_tree(self, relpath: str) -> None:
+        # docstring inherited
+        key = self.location.key(relpath)
+        keys = [k for k, _ in self.location.iter_keys(key) if k == key or k.startswith(key + "/")]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            self.location.call(
+                "delete_objects", Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+
+    def is_nonempty_foreign(self) -> bool:
+        # docstring inherited
+        base = self.location.key("") + "/" if self.location.prefix else ""
+        page = next(self.location.pages(base, delimiter="/"))
+        names = [entry["Key"][len(base) :] for entry in page.get("Contents", ())]
+        names += [entry["Prefix"][len(base) :] for entry in page.get("CommonPrefixes", ())]
+        return bool(names) and "CAIRN" not in names
+
+    def verify_exclusive_writes(self, relpath: str, data: bytes) -> None:
+        """Check that the store refuses conditional PUTs whose condition does not hold.
+
+        Two PUTs of the same bytes over the file just created, both of which must be refused
+        with ``412``: one with ``If-None-Match: *`` (the key exists) and one with ``If-Match``
+        and an ETag the file cannot have. A store that ignores either header would let
+        concurrent writers overwrite each other's refs; it overwrites the file with the same
+        bytes here, so the check itself harms nothing. When it fails, the file is removed
+        again, so the next writer checks again and refuses too.
+        """
+        from cairn.objects._s3 import S3RequestError
+
+        key = self.location.key(relpath)
+        ignored: list[str] = []
+        for header, condition in (
+            ("If-None-Match", {"IfNoneMatch": "*"}),
+            ("If-Match", {"IfMatch": '"' + "0" * 32 + '"'}),
+        ):
+            try:
+                self.location.call("put_object", Key=key, Body=data, **condition)
+            except S3RequestError as exc:
+                if exc.status == 412:
+                    continue
+                ignored.append(f"{header} (answered {exc.code or exc.status})")
+            else:
+                ignored.append(f"{header} (ignored)")
+        if not ignored:
+            return
+        try:
+            self.location.call("delete_object", Key=key)
+        except S3RequestError:
+            pass  # best effort: the error below is what matters
+        raise StorageError(
+            f"{self.location.url()!r} does not enforce S3 conditional writes "
+            f"({', '.join(ignored)}), so concurrent writers could silently overwrite each "
+            "other's updates; cairn will not write there. Use a store that supports "
+            "If-None-Match and If-Match on PUT (AWS S3, MinIO, Ceph, Cloudflare R2)"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,8 @@ class Catalog:
         artifacts: artifact operations (:class:`cairn.catalog.Artifacts`).
         assets: materializations and asset histories (:class:`cairn.catalog.AssetRecords`).
         runs: flow and task run records (:class:`cairn.catalog.Runs`).
-
         lineage: asset lineage and health queries (:class:`cairn.catalog.Lineage`).
+
     Example:
         >>> from cairn.catalog import Catalog
         >>> cat = Catalog.from_url("memory://catalog-docstring")
@@ -68,8 +69,8 @@ class Catalog:
     def __init__(self, url: str, objects: ObjectStore, refs: RefStore, area: FileArea) -> None:
         from cairn.catalog._artifacts import Artifacts
         from cairn.catalog._assets import AssetRecords
-        from cairn.catalog._runs import Runs
         from cairn.catalog._lineage import Lineage
+        from cairn.catalog._runs import Runs
 
         self.url = url
         self.objects = objects
@@ -80,8 +81,8 @@ class Catalog:
         self.artifacts = Artifacts(self)
         self.assets = AssetRecords(self)
         self.runs = Runs(self)
-
         self.lineage = Lineage(self)
+
     def __repr__(self) -> str:
         return f"Catalog({self.url!r})"
 
@@ -92,9 +93,14 @@ class Catalog:
         """Open the catalog at ``url`` (nothing is written until the first commit).
 
         Args:
-            url: a local path, ``file:///abs/path``, or ``memory://name`` (a catalog that lives
+            url: a local path, ``file:///abs/path``, ``s3://bucket/prefix`` (needs the ``s3``
+                extra: ``pip install 'cairn[s3]'``), or ``memory://name`` (a catalog that lives
                 in this process, shared by every ``from_url`` with the same name).
-            storage_options: options for the storage backend (reserved for remote stores).
+            storage_options: options for the storage backend. For ``s3://``, keyword
+                arguments of ``s3fs.S3FileSystem`` (``endpoint_url``, ``profile``,
+                ``client_kwargs``...); credentials, region and ``AWS_ENDPOINT_URL`` are
+                otherwise found where the AWS tools find them. For a local folder,
+                ``{"fsync": True}`` flushes every write to disk.
 
         Raises:
             InvalidURLError: the URL is empty or names a backend cairn cannot use.
@@ -126,14 +132,12 @@ class Catalog:
                 LocalFileArea(root),
             )
         elif scheme in ("s3", "s3a"):
-            raise InvalidURLError(
-                f"{url!r}: S3 catalogs are not supported by this version of cairn yet; "
-                "use a local folder or memory:// for now"
-            )
+            cat = cls(url, *_s3_stores(url, storage_options))
         else:
             raise InvalidURLError(
                 f"{url!r} uses the unsupported scheme {scheme!r}; cairn catalogs live in a local "
-                "folder (a path or file:///abs/path) or in memory (memory://name)"
+                "folder (a path or file:///abs/path), in a bucket (s3://bucket/prefix) or in "
+                "memory (memory://name)"
             )
         cat._read_marker()
         return cat
@@ -189,8 +193,11 @@ class Catalog:
                     "make this one a catalog"
                 )
             marker = {"format": "cairn", "format_version": FORMAT_VERSION, "hash": HASH_ALGORITHM}
-            self.area.write(MARKER, (json.dumps(marker, sort_keys=True) + "\n").encode(),
-                            exclusive=True)
+            data = (json.dumps(marker, sort_keys=True) + "\n").encode()
+            if self.area.write(MARKER, data, exclusive=True):
+                # This process created the catalog: check once that the backend enforces the
+                # conditional writes that refs rely on (S3-compatible stores may not).
+                self.area.verify_exclusive_writes(MARKER, data)
             self._read_marker()
 
     def ensure_initialized(self) -> None:
@@ -237,6 +244,56 @@ def _scheme(url: str) -> str:
     if len(scheme) == 1:  # a Windows drive letter, such as C://x
         return ""
     return scheme
+
+
+# Bucket names as AWS allows them (3 to 63 lowercase letters, digits, dots and dashes), and
+# as older buckets and S3-compatible stores may have them (capitals, underscores).
+_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+# Keys of a catalog's files are "<prefix>/refs/<ref name of up to 512 characters>", and an S3
+# key holds at most 1,024 bytes.
+_MAX_S3_PREFIX = 500
+
+
+def _s3_bucket_and_prefix(url: str) -> tuple[str, str]:
+    """Return the bucket and key prefix of ``s3://bucket/prefix``, checked."""
+    rest = url.split("://", 1)[1]
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.strip("/")
+    if not _BUCKET_RE.fullmatch(bucket):
+        raise InvalidURLError(
+            f"{url!r} does not name a bucket: expected s3://bucket/prefix, with a bucket name "
+            "of 3 to 63 letters, digits, '.', '-' or '_'"
+        )
+    segments = prefix.split("/") if prefix else []
+    bad = [s for s in segments if s in ("", ".", "..") or not s.isprintable() or "\\" in s]
+    if bad or any(c in prefix for c in "?#"):
+        raise InvalidURLError(
+            f"{url!r}: the key prefix {prefix!r} must be '/'-separated names, without empty, "
+            "'.' or '..' parts, control characters, backslashes, '?' or '#'"
+        )
+    if len(prefix.encode("utf-8")) > _MAX_S3_PREFIX:
+        raise InvalidURLError(
+            f"{url!r}: the key prefix is longer than {_MAX_S3_PREFIX} bytes, which leaves no "
+            "room for cairn's keys in S3's 1,024"
+        )
+    return bucket, prefix
+
+
+def _s3_stores(
+    url: str, storage_options: dict[str, Any] | None
+) -> tuple[ObjectStore, RefStore, FileArea]:
+    """Return the object store, ref store and file area of the S3 catalog at ``url``.
+
+    All three share one s3fs file system (one connection pool). s3fs is imported here, and
+    only here, when an S3 catalog is opened.
+    """
+    from cairn.catalog._area import S3FileArea
+    from cairn.objects._s3 import S3Location, S3ObjectStore, s3_filesystem
+    from cairn.refs._s3 import S3RefStore
+
+    bucket, prefix = _s3_bucket_and_prefix(url)
+    root = S3Location(s3_filesystem(url, storage_options), bucket, prefix)
+    return S3ObjectStore(root.child("objects")), S3RefStore(root.child("refs")), S3FileArea(root)
 
 
 def _local_root(url: str, scheme: str) -> Path:

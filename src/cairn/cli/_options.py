@@ -36,7 +36,7 @@ CatalogOption = Annotated[
         "--catalog",
         metavar="URL",
         help=(
-            "The catalog: a folder, file:///abs/path or memory://name. "
+            "The catalog: a folder, file:///abs/path, s3://bucket/prefix or memory://name. "
             "Default: $CAIRN_CATALOG, else the nearest .cairn folder, else ./.cairn."
         ),
         show_default=False,

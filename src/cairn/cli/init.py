@@ -22,8 +22,9 @@ def init(
         str | None,
         typer.Argument(
             metavar="URL",
-            help="Where to create it: a folder, file:///abs/path or memory://name. "
-            "Default: --catalog, $CAIRN_CATALOG, the nearest .cairn folder, else ./.cairn.",
+            help="Where to create it: a folder, file:///abs/path, s3://bucket/prefix or "
+            "memory://name. Default: --catalog, $CAIRN_CATALOG, the nearest .cairn folder, "
+            "else ./.cairn.",
             show_default=False,
         ),
     ] = None,

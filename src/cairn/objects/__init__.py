@@ -24,6 +24,7 @@ from cairn.objects._ids import (
 )
 from cairn.objects._local import LocalObjectStore
 from cairn.objects._memory import MemoryObjectStore
+from cairn.objects._s3 import S3ObjectStore
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -33,6 +34,7 @@ __all__ = [
     "MemoryObjectStore",
     "ObjectId",
     "ObjectStore",
+    "S3ObjectStore",
     "check_object_id",
     "check_prefix",
     "id_to_path",

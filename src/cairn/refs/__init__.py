@@ -25,12 +25,14 @@ from cairn.refs._base import (
 )
 from cairn.refs._local import LocalRefStore
 from cairn.refs._memory import MemoryRefStore
+from cairn.refs._s3 import S3RefStore
 
 __all__ = [
     "LocalRefStore",
     "MemoryRefStore",
     "RefName",
     "RefStore",
+    "S3RefStore",
     "check_ref_name",
     "decode_ref_value",
     "encode_ref_value",

@@ -20,9 +20,11 @@ RefName = NewType("RefName", str)
 # and no hidden files), and holds only characters that are safe in every file system and in
 # S3 keys. Names are mapped to paths by joining segments, so this check is what keeps a ref
 # inside its store. A segment is at most 255 characters, the file-name limit of most file
-# systems (the local store gives long names a hashed lock file name).
+# systems (the local store gives long names a hashed lock file name). A whole name is at most
+# 512 characters, so that "<catalog prefix>/refs/<name>" fits in an S3 key (1,024 bytes) for
+# any catalog prefix of up to 500 bytes; cairn's own refs are 265 characters at most.
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
-_MAX_NAME = 1024
+_MAX_NAME = 512
 
 
 def check_ref_name(name: object) -> RefName:

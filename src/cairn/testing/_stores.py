@@ -320,6 +320,8 @@ class RefStoreTests:
     B = object_id(b"b")
     C = object_id(b"c")
     NAME = "artifacts/report"
+    THREAD_INCREMENTS = 100
+    """How many increments each of the 8 threads of the thread race makes."""
 
     def make_store(self, tmp_path: Path) -> RefStore:
         """Return a new, empty ref store (``tmp_path`` is a fresh folder the store may use)."""
@@ -487,8 +489,8 @@ class RefStoreTests:
         assert store.get(self.NAME) == values[results.index(True)]
 
     def test_cas_increments_across_threads(self, store: RefStore) -> None:
-        """8 threads making 100 compare-and-swap increments each lose no update."""
-        per_thread = 100
+        """8 threads making compare-and-swap increments (100 each by default) lose no update."""
+        per_thread = self.THREAD_INCREMENTS
         total = _THREADS * per_thread
         barrier = threading.Barrier(_THREADS)
         with ThreadPoolExecutor(_THREADS) as pool:

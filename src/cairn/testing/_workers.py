@@ -11,7 +11,7 @@ from typing import Any
 from cairn.objects import ObjectId, object_id
 from cairn.refs import RefStore
 
-__all__ = ["cas_increments", "commit_versions", "counter_ids"]
+__all__ = ["cas_increments", "commit_to_keys", "commit_versions", "counter_ids"]
 
 
 def counter_ids(n: int) -> dict[int, ObjectId]:
@@ -71,7 +71,7 @@ def commit_versions(
     and its author can be told from the data.
 
     Args:
-        url: the catalog's URL (a local folder shared with other processes).
+        url: the catalog's URL (a local folder or a bucket shared with other processes).
         key: the artifact key every version joins.
         count: how many versions this caller commits.
         tag: a name for this caller, put in each version's data.
@@ -86,3 +86,27 @@ def commit_versions(
     if barrier is not None:
         barrier.wait(60)
     return [catalog.artifacts.create("markdown", f"{tag}-{i}", key=key) for i in range(count)]
+
+
+def commit_to_keys(
+    url: str, keys: list[str], tag: str, barrier: Any | None = None
+) -> list[tuple[str, str]]:
+    """Commit one markdown version to each of ``keys``, in that order, to the catalog at ``url``.
+
+    The data of each version is ``f"{tag}-{key}"``.
+
+    Args:
+        url: the catalog's URL (a local folder or a bucket shared with other processes).
+        keys: the artifact keys, in the order to commit to them.
+        tag: a name for this caller, put in each version's data.
+        barrier: something with a ``wait(timeout)`` method, so that every caller starts at once.
+
+    Returns:
+        ``(key, version id)`` of each commit, in commit order.
+    """
+    from cairn.catalog import Catalog
+
+    catalog = Catalog.from_url(url)
+    if barrier is not None:
+        barrier.wait(60)
+    return [(key, catalog.artifacts.create("markdown", f"{tag}-{key}", key=key)) for key in keys]

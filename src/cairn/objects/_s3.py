@@ -1,0 +1,422 @@
+"""Objects in an S3 bucket, and the one place where cairn talks to S3.
+
+Every request cairn sends to S3 goes through :class:`S3Location`, which calls the
+aiobotocore client of an ``s3fs.S3FileSystem`` directly (no s3fs listing cache, no
+re-interpretation of conditional-write errors) and turns what botocore raises into cairn's
+errors at this boundary. The object store, the ref store (``cairn.refs.S3RefStore``) and the
+catalog's plain files all share one location's file system, so one catalog uses one
+connection pool.
+
+What cairn needs from the store (docs/FORMAT.md, "Compare-and-swap on S3"): ``PUT`` with
+``If-None-Match: *`` and with ``If-Match: <ETag>``, answered with ``412 Precondition Failed``
+when the condition does not hold; strong read-after-write consistency; and, for listings
+that need no reads, ETags that are the MD5 of single-part uploads.
+
+``s3fs`` (and with it botocore) is imported only when an S3 catalog is opened, so ``import
+cairn`` stays fast and s3fs stays an optional extra (``pip install 'cairn[s3]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from cairn.errors import InvalidURLError, ObjectNotFoundError, StorageError
+from cairn.objects._base import ObjectStore
+from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
+
+__all__ = ["S3Location", "S3Object", "S3ObjectStore", "S3RequestError", "s3_filesystem"]
+
+INSTALL_HINT = "pip install 'cairn[s3]'"
+
+# Payloads at least this big go through s3fs's multipart upload, in parts of _PART_SIZE, with
+# the conditional header on the completing request; smaller ones are one PUT.
+_MULTIPART_THRESHOLD = 100 * 2**20
+_PART_SIZE = 50 * 2**20
+# How many GETs one batch of reads keeps in flight.
+_READ_BATCH = 32
+# A GET whose body breaks off mid-way is repeated this many times (reads are idempotent).
+_READ_ATTEMPTS = 3
+# "409 ConditionalRequestConflict": another conditional write to the same key is in progress.
+# For an object (identical bytes under one name) waiting a moment and trying again is right.
+_CONFLICT_ATTEMPTS = 6
+
+
+class S3RequestError(StorageError):
+    """An S3 request was answered with an error (or never answered).
+
+    Attributes:
+        status: the HTTP status (412, 404, ...), or None when no response arrived.
+        code: S3's error code (``PreconditionFailed``, ``NoSuchKey``, ...), or ``""``.
+        retried: the request was sent more than once as far as botocore knows (or no answer
+            came at all), so an earlier attempt may have taken effect even though this answer
+            says otherwise. aiohttp may also resend a request once, silently, when its
+            connection drops: ``False`` does not prove the request was sent only once.
+    """
+
+    def __init__(self, message: str, status: int | None, code: str, retried: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retried = retried
+
+
+class S3Object(NamedTuple):
+    """What a GET of an S3 object returns: its bytes, its ETag (quoted) and its metadata."""
+
+    body: bytes
+    etag: str
+    metadata: dict[str, str]
+
+
+def s3_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> Any:
+    """Return an ``s3fs.S3FileSystem`` for the catalog at ``url``.
+
+    Credentials, region and endpoint come from where botocore finds them (the ``AWS_*``
+    environment variables, including ``AWS_ENDPOINT_URL``, then ``~/.aws/config`` and
+    ``~/.aws/credentials``, then instance roles); ``storage_options`` are passed to
+    ``S3FileSystem`` as they are, for anything else (``endpoint_url``, ``profile``, ``key`` and
+    ``secret``, ``client_kwargs``, ``config_kwargs``, ``anon``...). Each call makes a new file
+    system (and so reads the environment again) unless ``skip_instance_cache=False`` is given.
+
+    Raises:
+        InvalidURLError: s3fs is not installed, or rejects ``storage_options``.
+    """
+    try:
+        import s3fs
+    except ImportError as exc:
+        raise InvalidURLError(
+            f"{url!r} is an S3 catalog and S3 support needs the s3fs package: {INSTALL_HINT}"
+        ) from exc
+    options = dict(storage_options or {})
+    # fsspec would hand back a cached file system made with the same arguments, whose client
+    # holds the credentials and endpoint of the environment at that time; a catalog opened
+    # later must see the environment as it is now, as a new boto3 client would.
+    options.setdefault("skip_instance_cache", True)
+    try:
+        return s3fs.S3FileSystem(**options)
+    except (TypeError, ValueError) as exc:
+        raise InvalidURLError(
+            f"{url!r}: s3fs.S3FileSystem refused storage_options {sorted(options)}: {exc}"
+        ) from exc
+
+
+class S3Location:
+    """A bucket and a key prefix, reached through one s3fs file system's S3 client.
+
+    Args:
+        fs: an ``s3fs.S3FileSystem``.
+        bucket: the bucket name.
+        prefix: the key prefix (no leading or trailing ``/``; ``""`` for the bucket's root).
+
+    A location pickles as its file system's settings (fsspec rebuilds the file system in the
+    receiving process), never as a live connection, so stores built on it can be handed to
+    child processes.
+    """
+
+    page_size = 1000
+    """How many keys one LIST request asks for (S3's maximum)."""
+
+    def __init__(self, fs: Any, bucket: str, prefix: str = "") -> None:
+        self.fs = fs
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    def __repr__(self) -> str:
+        return f"S3Location({self.url()!r})"
+
+    def child(self, name: str) -> S3Location:
+        """Return the location ``name`` below this one."""
+        child = S3Location(self.fs, self.bucket, self.key(name))
+        child.page_size = self.page_size
+        return child
+
+    def key(self, relpath: str = "") -> str:
+        """Return the S3 key of ``relpath`` (a checked, ``/``-separated path) below here."""
+        if not relpath:
+            return self.prefix
+        return f"{self.prefix}/{relpath}" if self.prefix else relpath
+
+    def url(self, relpath: str = "") -> str:
+        """Return ``s3://bucket/key`` of ``relpath`` below here, for messages."""
+        key = self.key(relpath)
+        return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
+
+    # -- requests --------------------------------------------------------------------------
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Send one S3 request (``put_object``, ``delete_object``, ...) to this bucket.
+
+        Raises:
+            S3RequestError: S3 answered with an error, or the request failed on the way.
+        """
+        where = params.get("Key", params.get("Prefix", ""))
+        return self._sync(operation, where, self._call, operation, params)  # type: ignore[no-any-return]
+
+    def read(self, key: str) -> S3Object | None:
+        """Return the object at ``key``, or None if there is none."""
+        return self._sync("get_object", key, self._read, key)  # type: ignore[no-any-return]
+
+    def read_many(self, keys: Sequence[str]) -> list[S3Object | None]:
+        """Return what :meth:`read` would for each key, reading up to 32 at a time."""
+        first = keys[0] if keys else ""
+        return self._sync("get_object", first, self._read_many, list(keys))  # type: ignore[no-any-return]
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """Return the metadata of the object at ``key``, or None if there is none."""
+        try:
+            return self.call("head_object", Key=key)
+        except S3RequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def pages(self, prefix: str, delimiter: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the pages of a ``ListObjectsV2`` of the keys that start with ``prefix``.
+
+        One request per page of up to :attr:`page_size` keys, in the byte order of the keys.
+        """
+        params: dict[str, Any] = {"Prefix": prefix, "MaxKeys": self.page_size}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        while True:
+            page = self.call("list_objects_v2", **params)
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            params["ContinuationToken"] = page["NextContinuationToken"]
+
+    def iter_keys(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """Yield ``(key, ETag)`` of every object whose key starts with ``prefix``, by key."""
+        for page in self.pages(prefix):
+            for entry in page.get("Contents", ()):
+                yield entry["Key"], entry.get("ETag", "")
+
+    # -- the bridge to the client's event loop ------------------------------------------------
+
+    def _sync(self, operation: str, key: str, func: Any, *args: Any) -> Any:
+        from fsspec.asyn import sync
+
+        try:
+            return sync(self.fs.loop, func, *args)
+        except Exception as exc:
+            raise self._translate(exc, operation, key) from exc
+
+    async def _client(self) -> Any:
+        await self.fs.set_session()
+        return await self.fs.get_s3(self.bucket)
+
+    async def _call(self, operation: str, params: dict[str, Any]) -> Any:
+        client = await self._client()
+        return await getattr(client, operation)(Bucket=self.bucket, **params)
+
+    async def _read(self, key: str) -> S3Object | None:
+        import aiohttp
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = await self._client()
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            try:
+                response = await client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404 and _code(exc) != "NoSuchBucket":
+                    return None
+                raise
+            body = response["Body"]
+            try:
+                data = await body.read()
+            except (aiohttp.ClientError, BotoCoreError, OSError, asyncio.TimeoutError):
+                # The response broke off mid-body: reads are idempotent, so ask again (the
+                # caller checks what it reads against its hash or its ETag).
+                if attempt == _READ_ATTEMPTS:
+                    raise
+                continue
+            finally:
+                body.close()
+            return S3Object(
+                bytes(data), str(response.get("ETag", "")), dict(response.get("Metadata") or {})
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read_many(self, keys: list[str]) -> list[S3Object | None]:
+        out: list[S3Object | None] = []
+        for start in range(0, len(keys), _READ_BATCH):
+            batch = keys[start : start + _READ_BATCH]
+            out.extend(await asyncio.gather(*(self._read(key) for key in batch)))
+        return out
+
+    def _translate(self, exc: Exception, operation: str, key: str) -> S3RequestError:
+        """Turn an error raised by botocore, aiohttp or s3fs into a cairn error."""
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ParamValidationError,
+        )
+
+        where = f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
+        what = f"S3 {operation} of {where!r}"
+        if isinstance(exc, ClientError):
+            meta = exc.response.get("ResponseMetadata", {})
+            status = meta.get("HTTPStatusCode")
+            code = _code(exc)
+            message = exc.response.get("Error", {}).get("Message") or str(exc)
+            hint = _HINTS.get(code, "")
+            if code == "NoSuchBucket":
+                hint = f": create the bucket {self.bucket!r} first, or fix the catalog URL"
+            retried = bool(meta.get("RetryAttempts"))
+            return S3RequestError(
+                f"{what} failed: {code or status} ({message}){hint}", status, code, retried
+            )
+        if isinstance(exc, NoCredentialsError):
+            detail = (
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or "
+                "AWS_PROFILE, or pass storage_options={'anon': True} for a public bucket"
+            )
+        elif isinstance(exc, EndpointConnectionError):
+            detail = f"could not connect to the endpoint ({exc}); check AWS_ENDPOINT_URL"
+        elif isinstance(exc, ParamValidationError):
+            detail = (
+                f"botocore refused the request ({exc}); cairn needs botocore 1.35.69 or newer "
+                "for conditional writes: pip install -U 'cairn[s3]'"
+            )
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        # No answer (or one that could not be read): the request may or may not have taken
+        # effect, which ``retried`` says to callers that care.
+        return S3RequestError(f"{what} failed: {detail}", None, "", True)
+
+
+_HINTS = {
+    "AccessDenied": ": check the AWS credentials in use and the bucket's policy",
+    "InvalidAccessKeyId": ": check AWS_ACCESS_KEY_ID (or the profile in use)",
+    "SignatureDoesNotMatch": ": check AWS_SECRET_ACCESS_KEY (or the profile in use)",
+}
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects under an S3 prefix (``s3://bucket/catalog/objects/ab/cdef...``).
+
+    Every object is created with ``If-None-Match: *``: a ``412`` means the name is taken,
+    and since a name is the hash of the bytes, by the same bytes, so that is success. S3
+    publishes a PUT whole or not at all, so a reader never sees a partial object.
+
+    Args:
+        location: the prefix that holds the fan-out folders (a catalog's ``objects/``).
+    """
+
+    def __init__(self, location: S3Location) -> None:
+        self.location = location
+
+    def _key(self, oid: str) -> str:
+        return self.location.key(id_to_path(oid))
+
+    def put(self, data: bytes) -> ObjectId:
+        # docstring inherited
+        oid = object_id(data)
+        if len(data) >= _MULTIPART_THRESHOLD:
+            self._upload(
+                oid,
+                lambda dest: self.location.fs.pipe_file(
+                    dest, data, chunksize=_PART_SIZE, mode="create"
+                ),
+            )
+        else:
+            self._create(oid, bytes(data))
+        return oid
+
+    def put_file(self, path: str | os.PathLike[str]) -> ObjectId:
+        # docstring inherited
+        local = os.fspath(path)
+        try:
+            if os.path.getsize(local) < _MULTIPART_THRESHOLD:
+                with open(local, "rb") as f:
+                    return self.put(f.read())  # named by the hash of the bytes sent
+            # A big file streams from disk in parts, after a first pass to hash it: the caller
+            # must not change it meanwhile (cairn passes only its own temporary files).
+            oid, _ = self._hash_file(local)
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"could not read {local!r}: {exc}") from exc
+        self._upload(
+            oid,
+            lambda dest: self.location.fs.put_file(
+                local, dest, chunksize=_PART_SIZE, mode="create"
+            ),
+        )
+        return oid
+
+    def _create(self, oid: ObjectId, data: bytes) -> None:
+        key = self._key(oid)
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                self.location.call("put_object", Key=key, Body=data, IfNoneMatch="*")
+                return
+            except S3RequestError as exc:
+                if exc.status == 412:
+                    return  # already stored: for content-addressed data that is success
+                if exc.status != 409 or attempt == _CONFLICT_ATTEMPTS:
+                    raise
+            time.sleep(0.05 * 2**attempt)
+
+    def _upload(self, oid: ObjectId, upload: Any) -> None:
+        """Create a big object through s3fs's multipart upload, with ``mode="create"``."""
+        dest = f"{self.location.bucket}/{self._key(oid)}"
+        try:
+            upload(dest)
+        except FileExistsError:
+            pass  # already stored
+        except Exception as exc:
+            cause = getattr(exc, "__cause__", None)
+            response = getattr(cause, "response", None) or {}
+            if response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+                return  # already stored (from a store whose 412 names no condition)
+            raise StorageError(
+                f"could not store object {oid!r} at {self.describe(oid)!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def get(self, oid: str) -> bytes:
+        # docstring inherited
+        oid = self._check(oid)
+        got = self.location.read(self._key(oid))
+        if got is None:
+            raise ObjectNotFoundError(oid, self.describe(oid))
+        return self._verify(oid, got.body)
+
+    def exists(self, oid: str) -> bool:
+        # docstring inherited
+        return self.location.head(self._key(self._check(oid))) is not None
+
+    def iter_ids(self, prefix: str = "") -> Iterator[ObjectId]:
+        # docstring inherited
+        # One LIST of the whole prefix (1,000 keys a request), not one per fan-out folder.
+        base = self.location.key("") + "/"
+        wanted = f"{prefix[:2]}/{prefix[2:]}" if len(prefix) > 2 else prefix
+        for key, _ in self.location.iter_keys(base + wanted):
+            fanout, _, name = key[len(base) :].partition("/")
+            oid = path_to_id(fanout, name) if len(fanout) == 2 else None
+            if oid is not None:
+                yield oid
+
+    def delete(self, oid: str) -> bool:
+        # docstring inherited
+        # S3 answers a DELETE the same whether or not the key existed: look first (gc only).
+        key = self._key(self._check(oid))
+        if self.location.head(key) is None:
+            return False
+        self.location.call("delete_object", Key=key)
+        return True
+
+    def describe(self, oid: str) -> str:
+        # docstring inherited
+        return self.location.url(f"{oid[:2]}/{oid[2:]}")
