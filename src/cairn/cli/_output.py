@@ -49,6 +49,13 @@ def console() -> Console:
     return Console(highlight=False, markup=False, emoji=False)
 
 
+def short_time(when: dt.datetime, now: dt.datetime | None = None) -> str:
+    """Return ``when`` in local time, compactly: ``06:47:05`` today, else ``2026-11-20``."""
+    local = when.astimezone()
+    today = (now or dt.datetime.now(dt.timezone.utc)).astimezone().date()
+    return local.strftime("%H:%M:%S") if local.date() == today else local.strftime("%Y-%m-%d")
+
+
 def relative_time(when: dt.datetime, now: dt.datetime | None = None) -> str:
     """Return how long ago ``when`` was, for people: ``"a few seconds ago"``, ``"3 days ago"``.
 

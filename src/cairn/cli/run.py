@@ -26,7 +26,7 @@ import typer
 
 from cairn.cli._errors import fail
 from cairn.cli._options import CatalogOption, JsonOption, OutputOption, open_catalog, wants_json
-from cairn.cli._output import format_time, print_json, relative_time, write
+from cairn.cli._output import format_time, print_json, relative_time, short_time, write
 
 if TYPE_CHECKING:
     from cairn.catalog import Catalog, MaterializationEntry, RunRecord
@@ -124,14 +124,14 @@ def ls(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=(0, 1),
-        collapse_padding=True,
+        padding=(0, 0),  # the box already puts a space between columns
     )
     table.add_column("ID", style="blue", no_wrap=True)
-    table.add_column("Name", overflow="fold", min_width=4)
-    table.add_column("Flow", overflow="fold", min_width=4)
+    # Names are short words: cut one with an ellipsis rather than fold it mid-word.
+    table.add_column("Name", no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("Flow", overflow="fold", min_width=8)
     table.add_column("State", no_wrap=True)
-    table.add_column("Start", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
     table.add_column("Duration", justify="right", no_wrap=True)
     table.add_column("Tasks", justify="right", no_wrap=True)
     table.add_column("Artifacts", justify="right", no_wrap=True)
@@ -142,7 +142,7 @@ def ls(
             Text(r.name),
             Text(flow),
             Text(r.state, style=_state_style(r.state)),
-            Text(relative_time(r.start)),
+            Text(short_time(r.start)),
             Text(_human_duration(_duration(r))),
             Text(str(len(r.task_runs))),
             Text(str(len(r.artifacts))),
