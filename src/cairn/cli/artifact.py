@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "delete", "inspect", "log", "ls", "show"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="artifact",
     help="List, inspect, show and delete artifacts.",
     no_args_is_help=True,

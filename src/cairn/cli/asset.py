@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "graph", "lineage", "ls", "show"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="asset",
     help="List assets and their health, show one, walk its lineage, draw the asset graph.",
     no_args_is_help=True,

@@ -16,6 +16,7 @@ from cairn.cli._output import write
 __all__ = ["app", "rebuild"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="index",
     help="Rebuild the derived indexes (lineage, artifact listing) from the records.",
     no_args_is_help=True,

@@ -76,7 +76,8 @@ def show_ref(
 
     Refs are the catalog's only mutable files: 'artifacts/KEY' is the head of a key's
     history, 'progress/ID' the latest update of a progress artifact, 'runs/ID' a run's
-    latest record, 'keyless/ID' and 'deleted/ID' keep keyless artifacts and their deletions.
+    latest record, 'keyless/ID' and 'deleted/ID' keep keyless artifacts and their deletions,
+    and 'assets/HASH' (the SHA-256 of the asset key) is the head of an asset's history.
     """
     cat = open_catalog(ctx, catalog)
     refs = list(cat.refs.iter_refs(prefix))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "ls", "show"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="run",
     help="List flow runs; show a run with its task runs, artifacts and materializations.",
     no_args_is_help=True,
