@@ -44,6 +44,7 @@ class Goal:
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
     ">=": operator.ge,
     ">": operator.gt,
     "<=": operator.le,
@@ -75,6 +76,30 @@ GOALS: dict[str, list[Goal]] = {
     "runtime": [
         Goal("materialize_per_task", ("materialize_chain",), "per_task_ms", "<=", 0.5, "ms"),
         Goal("flow_fixed", ("flow",), "fixed_ms", "<=", 5.0, "ms"),
+    ],
+    # (f) S3 (issue 4): requests per operation, exactly; commits from 8 threads behind 50 ms
+    # of latency; memory of uploading a 200 MB Parquet blob.
+    "s3": [
+        Goal("keyed_commit", ("requests", "keyed_commit"), "count", "==", 2, "requests"),
+        Goal(
+            "keyless_in_flow_run", ("requests", "keyless_in_flow_run"), "count", "==", 1,
+            "requests",
+        ),
+        Goal(
+            "keyless_in_task_run", ("requests", "keyless_in_task_run"), "count", "==", 1,
+            "requests",
+        ),
+        Goal(
+            "keyless_outside_run", ("requests", "keyless_outside_run"), "count", "==", 2,
+            "requests",
+        ),
+        Goal("latest", ("requests", "latest"), "count", "==", 2, "requests"),
+        Goal("artifact_get", ("requests", "artifact_get"), "count", "==", 2, "requests"),
+        Goal("ls_2500_keys", ("requests", "ls_2500_keys"), "count", "<=", 5, "requests"),
+        Goal("materialization", ("requests", "materialization"), "count", "==", 2, "requests"),
+        Goal("flow_run", ("requests", "flow_run"), "count", "==", 4, "requests"),
+        Goal("threads_8_speedup", ("throughput",), "speedup_8", ">=", 4.0),
+        Goal("upload_200mb_memory", ("upload_200mb",), "ratio", "<", 1.0),
     ],
 }
 

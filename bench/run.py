@@ -23,6 +23,7 @@ BENCHES = {
     "startup": ("startup.py", 120),
     "table_memory": ("table_memory.py", 300),
     "runtime": ("runtime.py", 300),
+    "s3": ("s3.py", 900),
 }
 
 

@@ -8,6 +8,11 @@
 * ``moto_s3`` (once per session): moto's S3 server on 127.0.0.1, a real HTTP endpoint;
   ``s3_env``: the ``AWS_*`` environment that points the AWS tools at it, for one test;
   ``s3_bucket``: a new, empty bucket on it; ``s3_url``: ``s3://<that bucket>/catalog``.
+* ``s3_requests``: a :class:`cairn.testing.S3Requests` recording every S3 request made during
+  the test (botocore's ``before-send`` hook), to assert request counts exactly.
+* ``fault_proxy``: ``make(**options)`` starts a :class:`cairn.testing.FaultProxy` in front of
+  ``moto_s3`` (stopped after the test); point a catalog at it with
+  ``storage_options={"endpoint_url": proxy.url}``.
 """
 
 from __future__ import annotations
@@ -197,14 +202,26 @@ class OneRequestAtATime:
         self.lock = threading.Lock()
         self._lose: list[list[Any]] = []
 
-    def lose_responses(self, method: str, path_part: str, times: int = 1) -> None:
+    def lose_responses(
+        self,
+        method: str,
+        path_part: str,
+        times: int = 1,
+        then: Callable[[], object] | None = None,
+    ) -> None:
         """Apply the next ``times`` requests whose path contains ``path_part``, unanswered.
+
+        (The path is matched with its query string, if any: ``"uploadId="`` picks the
+        requests of a multipart upload that name it.)
 
         Each matching request takes effect, then its connection is closed before any
         response: a lost response, which the client sends again (aiohttp does so silently,
-        botocore visibly) while the first attempt has already been applied.
+        botocore visibly) while the first attempt has already been applied. ``then`` (if
+        given) is called after each such request took effect and before its connection is
+        closed, with the server free to serve other requests: another writer acting while
+        the first one still waits for its answer.
         """
-        self._lose.append([method, path_part, times])
+        self._lose.append([method, path_part, times, then])
 
     def pending_losses(self) -> int:
         """How many lost responses :meth:`lose_responses` still has to inflict."""
@@ -222,12 +239,14 @@ class OneRequestAtATime:
         length = environ.get("CONTENT_LENGTH")
         if length:
             environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(int(length)))
+        query = environ.get("QUERY_STRING", "")
+        target = f"{path}?{query}" if query else path
         with self.lock:
             rule = next(
                 (
                     r
                     for r in self._lose
-                    if r[2] > 0 and r[0] == environ["REQUEST_METHOD"] and r[1] in path
+                    if r[2] > 0 and r[0] == environ["REQUEST_METHOD"] and r[1] in target
                 ),
                 None,
             )
@@ -242,6 +261,8 @@ class OneRequestAtATime:
             rule[2] -= 1
             result = self.app(environ, lambda *args: (lambda data: None))
             b"".join(result)
+        if rule[3] is not None:
+            rule[3]()
         # The request took effect; now the answer is lost on the way back.
         environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
         raise ConnectionResetError("cairn test: response dropped on purpose")
@@ -275,6 +296,20 @@ class MotoS3:
         name = f"{prefix}{uuid.uuid4().hex[:16]}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def put_direct(self, bucket: str, files: Mapping[str, bytes]) -> None:
+        """Store ``{key: bytes}`` straight into moto's in-process backend, without HTTP.
+
+        For building big test catalogs quickly (moto serves a few hundred requests a
+        second). The objects are what a single-part PUT would store (ETag = MD5).
+        """
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+        with self.app.lock:
+            for key, data in files.items():
+                backend.put_object(bucket, key, data)
 
 
 @pytest.fixture(scope="session")
@@ -334,3 +369,29 @@ def s3_bucket(moto_s3: MotoS3, s3_env: dict[str, str]) -> Iterator[str]:
 def s3_url(s3_bucket: str) -> str:
     """``s3://<a new bucket>/catalog``: an S3 catalog that does not exist yet."""
     return f"s3://{s3_bucket}/catalog"
+
+
+@pytest.fixture
+def s3_requests(s3_env: dict[str, str]) -> Iterator[Any]:
+    """A :class:`cairn.testing.S3Requests` recording every S3 request made in the test."""
+    from cairn.testing import S3Requests
+
+    with S3Requests() as requests:
+        yield requests
+
+
+@pytest.fixture
+def fault_proxy(moto_s3: MotoS3) -> Iterator[Callable[..., Any]]:
+    """Return ``make(**options)``: a started :class:`cairn.testing.FaultProxy` to moto_s3."""
+    from cairn.testing import FaultProxy
+
+    proxies: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        proxy = FaultProxy(moto_s3.endpoint_url, **options).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

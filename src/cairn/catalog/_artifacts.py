@@ -43,10 +43,13 @@ from cairn.errors import (
     InvalidInputError,
     InvalidKeyError,
     NotFoundError,
+    ObjectNotFoundError,
     RefConflictError,
+    StorageError,
     WrongTypeError,
 )
 from cairn.objects import ObjectId
+from cairn.objects._ids import _ID_RE
 
 if TYPE_CHECKING:
     from cairn.catalog._catalog import Catalog
@@ -69,6 +72,9 @@ _ONE_US = dt.timedelta(microseconds=1)
 _CAS_DEADLINE = 120.0
 _INDEX_PATH = "index/artifacts-latest.msgpack"
 _INDEX_VERSION = 1
+
+_ProgressView = tuple[ObjectId | None, dt.datetime, str | None]
+"""A progress artifact's latest update as last seen: (its id or None, its time, description)."""
 
 
 def validate_artifact_key(key: object) -> str:
@@ -282,6 +288,9 @@ class Artifacts:
         # This process's last known head of each key: (head id, head created). A stale view
         # only costs a failed compare-and-swap and a re-read.
         self._views: dict[str, tuple[ObjectId | None, dt.datetime | None]] = {}
+        # The same for progress artifacts this process created or updated: artifact id ->
+        # (its record, (latest update id, its time, the description it set)).
+        self._progress: dict[ObjectId, tuple[ArtifactVersion, _ProgressView]] = {}
         self._lock = threading.Lock()
 
     # -- writes --------------------------------------------------------------------------
@@ -353,16 +362,31 @@ class Artifacts:
         else:
             fields["data"] = data
         if key is None:
+            # Inside a run: one object, kept reachable by the run's record. Outside any run
+            # its own ref keeps it reachable: one object and one ref.
             record = ArtifactVersion(created=utcnow(), **fields)
             oid = cat.put_record(record)
             if not anchored_by_run:
                 cat.refs.add_if_new(f"keyless/{oid}", oid)
         else:
             oid, record = self._commit_keyed(key, fields)
+        if type == "progress":
+            # A new id has no progress ref yet: updates from this process need no reads.
+            self._progress[oid] = (record, (None, record.created, record.description))
         return ArtifactResponse(cat, oid, record)
 
     def _commit_keyed(self, key: str, fields: dict[str, Any]) -> tuple[ObjectId, ArtifactVersion]:
+        """Append a version to ``key``'s history: one object PUT and one ref move.
+
+        With a current view of the head (this process wrote it last), that is all; otherwise
+        the head is read first (its ref and its record, for the new version's ``created``).
+        On a store whose failures can be ambiguous (S3: a lost answer, see
+        :attr:`~cairn.refs.RefStore.ambiguous_failures`), a failed move is checked against
+        the key's history before trying again, so that a write that landed is never made
+        twice.
+        """
         cat = self._catalog
+        refs = cat.refs
         ref = _ref(key)
         view = self._views.get(key)
         deadline = time.monotonic() + _CAS_DEADLINE
@@ -375,12 +399,36 @@ class Artifacts:
                 created=_later(utcnow(), head_created), parent=head, **fields
             )
             oid = cat.put_record(record)
-            if cat.refs.set_if_equals(ref, head, oid):
+            try:
+                moved = refs.set_if_equals(ref, head, oid)
+            except StorageError as exc:
+                if not refs.ambiguous_failures:
+                    raise
+                # No answer even after retries: the move may have taken effect.
+                landed = False
+                try:
+                    view, landed = self._landed(key, oid, record, self._head(key))
+                except CatalogError:
+                    pass  # cannot tell: report the original error
+                if not landed:
+                    raise exc
+                moved = True
+            if moved:
                 self._views[key] = (oid, record.created)
                 return oid, record
+            if refs.ambiguous_failures:
+                # Refused, but perhaps after our own write landed and another writer built
+                # on it (the store then cannot tell): look before committing again, from the
+                # head the refusal made the store read. This reads the head's record, as
+                # re-reading the view would, and rarely one record more.
+                view, landed = self._landed(key, oid, record, refs.recent(ref))
+                if landed:
+                    self._views[key] = view
+                    return oid, record
+            else:
+                view = None
             # Lost the race: another writer moved the ref. Our object is now unreachable
-            # (garbage collection reclaims it); re-read the head and commit again on top.
-            view = None
+            # (garbage collection reclaims it); commit again on top of the new head.
             attempt += 1
             if time.monotonic() > deadline:
                 raise RefConflictError(
@@ -389,6 +437,40 @@ class Artifacts:
                 )
             if attempt > 2:
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+
+    def _landed(
+        self, key: str, oid: ObjectId, record: ArtifactVersion, head: ObjectId | None
+    ) -> tuple[tuple[ObjectId | None, dt.datetime | None], bool]:
+        """Return the view ``key``'s ``head`` gives, and whether ``oid`` is in its history.
+
+        ``oid`` is the version ``record`` whose ref move was refused. It is in the history if
+        the walk from the head meets it, or a snapshot lists it (kept or since removed). The
+        walk stops as soon as it cannot be further down: at a version created no later than
+        it, or one sitting on the same parent, or that parent itself. So a refusal by a
+        writer that built on the same head as ours costs no read beyond the head's.
+        """
+        if head is None:
+            return (None, None), False
+        node = self._catalog.get_record(head)
+        if not isinstance(node, (ArtifactVersion, HistorySnapshot)):
+            raise WrongTypeError(
+                f"ref {_ref(key)!r} points at a {type(node).__name__}, not a history"
+            )
+        view = (head, node.created)
+        current: ObjectId = head
+        while True:
+            if current == oid:
+                return view, True
+            if isinstance(node, HistorySnapshot):
+                return view, oid in node.versions or oid in node.removed
+            if not isinstance(node, ArtifactVersion) or node.created <= record.created:
+                return view, False
+            if node.parent == oid:
+                return view, True
+            if node.parent is None or node.parent == record.parent:
+                return view, False
+            current = node.parent
+            node = self._catalog.get_record(current)
 
     def _head(self, key: str) -> ObjectId | None:
         """Return the head of ``key``'s history, or None if it has none.
@@ -416,7 +498,10 @@ class Artifacts:
     ) -> ObjectId:
         """Set a progress artifact's value; it keeps its id. Returns the id.
 
-        The update is a new immutable record, so the whole series of values is kept.
+        The update is a new immutable record, so the whole series of values is kept. A
+        process that created or last updated the artifact knows its latest update, so an
+        update costs a check that the artifact is still live (one ref read), one object and
+        one ref move.
 
         Raises:
             InvalidInputError: ``progress`` is not a finite number (JSON cannot hold it).
@@ -426,34 +511,65 @@ class Artifacts:
         value = float(progress)
         if not math.isfinite(value):
             raise InvalidInputError(f"progress must be a finite number, got {progress!r}")
-        current = self.get(artifact_id)
-        if current.type != "progress":
+        known = self._progress.get(ObjectId(artifact_id)) if isinstance(artifact_id, str) else None
+        view: _ProgressView | None
+        if known is not None:
+            aid, (record, view) = ObjectId(artifact_id), known
+            if not self._is_live(aid, record):
+                raise ArtifactNotFoundError(f"Artifact with id {artifact_id!r} not found!")
+        else:
+            aid, record = self._find(artifact_id)
+            view = None
+        if record.type != "progress":
             raise WrongTypeError(
-                f"artifact {current.id[:12]!r} is a {current.type} artifact; only progress "
+                f"artifact {aid[:12]!r} is a {record.type} artifact; only progress "
                 "artifacts can be updated"
             )
         cat = self._catalog
-        ref = f"progress/{current.id}"
+        refs = cat.refs
+        ref = f"progress/{aid}"
         deadline = time.monotonic() + _CAS_DEADLINE
         while True:
-            head = cat.refs.get(ref)
-            previous = cat.get_record(head) if head else None
-            if previous is not None and not isinstance(previous, ProgressUpdate):
-                raise WrongTypeError(f"ref {ref!r} points at a {type(previous).__name__}")
-            last_time = previous.updated if previous else current.created
-            last_description = previous.description if previous else current.record.description
+            if view is None:
+                view = self._read_progress(ref, record)
+            head, last_time, last_description = view
             update = ProgressUpdate(
-                artifact=current.id,
+                artifact=aid,
                 data=value,
                 updated=_later(utcnow(), last_time),
                 description=description or last_description,
                 parent=head,
             )
             oid = cat.put_record(update)
-            if cat.refs.set_if_equals(ref, head, oid):
-                return current.id
+            if refs.set_if_equals(ref, head, oid) or (
+                refs.ambiguous_failures and self._update_landed(ref, oid, update)
+            ):
+                self._progress[aid] = (record, (oid, update.updated, update.description))
+                return aid
+            view = None
             if time.monotonic() > deadline:
-                raise RefConflictError(f"could not update progress of {current.id[:12]!r}")
+                raise RefConflictError(f"could not update progress of {aid[:12]!r}")
+
+    def _read_progress(self, ref: str, record: ArtifactVersion) -> _ProgressView:
+        head = self._catalog.refs.get(ref)
+        previous = self._catalog.get_record(head) if head else None
+        if previous is None:
+            return None, record.created, record.description
+        if not isinstance(previous, ProgressUpdate):
+            raise WrongTypeError(f"ref {ref!r} points at a {type(previous).__name__}")
+        return head, previous.updated, previous.description
+
+    def _update_landed(self, ref: str, oid: ObjectId, update: ProgressUpdate) -> bool:
+        """Whether progress update ``oid`` is in the chain from ``ref`` (see :meth:`_landed`)."""
+        current = self._catalog.refs.recent(ref)
+        while current is not None and current != update.parent:
+            if current == oid:
+                return True
+            node = self._catalog.get_record(current)
+            if not isinstance(node, ProgressUpdate) or node.updated <= update.updated:
+                return False
+            current = node.parent
+        return False
 
     def delete(self, id_or_prefix: str) -> ArtifactResponse:
         """Delete one artifact version by id (or unique prefix) and return what was deleted.
@@ -590,12 +706,23 @@ class Artifacts:
             ArtifactNotFoundError: no live artifact version has that id.
             AmbiguousIdError: the prefix matches several objects.
         """
-        try:
-            oid = self._catalog.resolve_id(id_or_prefix)
-        except NotFoundError:
-            raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!") from None
+        oid, rec = self._find(id_or_prefix)
+        return self._response(oid, rec)
+
+    def _find(self, id_or_prefix: str) -> tuple[ObjectId, ArtifactVersion]:
+        """Return the live artifact version with this id or prefix, and its record."""
+        not_found = f"Artifact with id {id_or_prefix!r} not found!"
+        if isinstance(id_or_prefix, str) and _ID_RE.fullmatch(id_or_prefix):
+            oid = ObjectId(id_or_prefix)  # a whole id: read it, no need to look it up first
+        else:
+            try:
+                oid = self._catalog.resolve_id(id_or_prefix)
+            except NotFoundError:
+                raise ArtifactNotFoundError(not_found) from None
         try:
             rec = self._catalog.get_record(oid)
+        except ObjectNotFoundError:
+            raise ArtifactNotFoundError(not_found) from None
         except WrongTypeError:
             rec, kind = None, "blob"  # not a record at all
         else:
@@ -607,20 +734,30 @@ class Artifacts:
                 f"{kind}, not an artifact version"
             )
         if not self._is_live(oid, rec):
-            raise ArtifactNotFoundError(f"Artifact with id {id_or_prefix!r} not found!")
-        return self._response(oid, rec)
+            raise ArtifactNotFoundError(not_found)
+        return oid, rec
 
     def _is_live(self, oid: ObjectId, rec: ArtifactVersion) -> bool:
         refs = self._catalog.refs
         if rec.key is None:
             return refs.get(f"deleted/{oid}") is None
         # Walk the key's history from its head: creation times fall strictly along it, so the
-        # walk stops as soon as it passes the version's time.
-        for vid, vrec in self._walk(self._head(rec.key)):
-            if vid == oid:
+        # walk stops as soon as it passes the version's time. The version itself is not read
+        # again when the walk reaches it (the latest version costs the ref read alone).
+        cur = self._head(rec.key)
+        while cur is not None:
+            if cur == oid:
                 return True
-            if vrec is not None and vrec.created < rec.created:
+            node = self._catalog.get_record(cur)
+            if isinstance(node, HistorySnapshot):
+                return oid in node.versions
+            if not isinstance(node, ArtifactVersion):
+                raise WrongTypeError(
+                    f"history object {cur!r} is a {type(node).__name__}, not a version or snapshot"
+                )
+            if node.created < rec.created:
                 return False
+            cur = node.parent
         return False
 
     def latest(self, key: str) -> ArtifactResponse | None:

@@ -198,7 +198,9 @@ class Catalog:
                 # This process created the catalog: check once that the backend enforces the
                 # conditional writes that refs rely on (S3-compatible stores may not).
                 self.area.verify_exclusive_writes(MARKER, data)
-            self._read_marker()
+                self._initialized = True  # it holds what we wrote: no need to read it back
+            else:
+                self._read_marker()
 
     def ensure_initialized(self) -> None:
         """Create the catalog if it does not exist yet; every write path calls this first."""

@@ -39,16 +39,29 @@ class Runs:
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        # The record this process last saved for each run it saves: a run's records are
+        # written by the process running it, so its next save moves the ref without reading
+        # it first (and a run's first save creates the ref without reading it).
+        self._saved: dict[str, ObjectId] = {}
 
     def save(self, record: RunRecord) -> ObjectId:
-        """Store ``record`` as the run's latest state and return its object id."""
+        """Store ``record`` as the run's latest state and return its object id.
+
+        One object and one ref move: the ref is created (a run's first record) or moved from
+        the record this process saved last; only if that fails is the ref read.
+        """
         ref = f"runs/{check_run_id(record.id)}"
         cat = self._catalog
         oid = cat.put_record(record)
+        head = self._saved.get(record.id)
         for _ in range(100):
-            head = cat.refs.get(ref)
             if head == oid or cat.refs.set_if_equals(ref, head, oid):
+                if record.end is None:
+                    self._saved[record.id] = oid
+                else:
+                    self._saved.pop(record.id, None)  # the run's last record
                 return oid
+            head = cat.refs.get(ref)
         raise RefConflictError(f"could not record run {record.id!r}")
 
     def get(self, run_id: str) -> RunRecord:

@@ -19,6 +19,7 @@ cairn`` stays fast and s3fs stays an optional extra (``pip install 'cairn[s3]'``
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -32,10 +33,17 @@ __all__ = ["S3Location", "S3Object", "S3ObjectStore", "S3RequestError", "s3_file
 
 INSTALL_HINT = "pip install 'cairn[s3]'"
 
-# Payloads at least this big go through s3fs's multipart upload, in parts of _PART_SIZE, with
-# the conditional header on the completing request; smaller ones are one PUT.
+# Bytes held in memory go in one PUT below this size, and in parts above it (S3 takes up to
+# 5 GB in one PUT; parts bound the cost of a retry). Files are streamed in parts from a smaller
+# size on, so that a big file is never read whole into memory.
 _MULTIPART_THRESHOLD = 100 * 2**20
-_PART_SIZE = 50 * 2**20
+_FILE_MULTIPART_THRESHOLD = 16 * 2**20
+# Parts of 8 MiB (as the AWS CLI sends them; S3's least is 5 MiB), bigger when an object
+# would need more than S3's 10,000 parts; at most _UPLOAD_CONCURRENCY parts are in flight at
+# once, each streamed from its source in small pieces (see _Range).
+_PART_SIZE = 8 * 2**20
+_MAX_PARTS = 10_000
+_UPLOAD_CONCURRENCY = 8
 # How many GETs one batch of reads keeps in flight.
 _READ_BATCH = 32
 # A GET whose body breaks off mid-way is repeated this many times (reads are idempotent).
@@ -43,6 +51,13 @@ _READ_ATTEMPTS = 3
 # "409 ConditionalRequestConflict": another conditional write to the same key is in progress.
 # For an object (identical bytes under one name) waiting a moment and trying again is right.
 _CONFLICT_ATTEMPTS = 6
+# botocore's retries, unless the user configured them (storage_options' config_kwargs, the
+# AWS_RETRY_MODE / AWS_MAX_ATTEMPTS variables, or the profile's retry_mode / max_attempts):
+# see s3_filesystem.
+RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 5}
+# How many connections a catalog's client keeps open at most (botocore's default is 10), so
+# that many threads committing at once each have one; connections open only when needed.
+MAX_POOL_CONNECTIONS = 64
 
 
 class S3RequestError(StorageError):
@@ -96,12 +111,44 @@ def s3_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> An
     # holds the credentials and endpoint of the environment at that time; a catalog opened
     # later must see the environment as it is now, as a new boto3 client would.
     options.setdefault("skip_instance_cache", True)
+    config = options.get("config_kwargs")
+    if config is None or isinstance(config, dict):
+        config = dict(config or {})
+        if not _retries_configured(options):
+            config["retries"] = dict(RETRIES)
+        # One catalog, one client, shared by every thread of the process: botocore's 10
+        # connections would make an 11th concurrent request wait for a free one.
+        config.setdefault("max_pool_connections", MAX_POOL_CONNECTIONS)
+        options["config_kwargs"] = config
     try:
         return s3fs.S3FileSystem(**options)
     except (TypeError, ValueError) as exc:
         raise InvalidURLError(
             f"{url!r}: s3fs.S3FileSystem refused storage_options {sorted(options)}: {exc}"
         ) from exc
+
+
+def _retries_configured(options: dict[str, Any]) -> bool:
+    """Whether the user chose botocore's retry settings, which cairn then leaves alone.
+
+    Retries are safe for every request cairn sends (see docs/FORMAT.md, "Lost responses"):
+    object PUTs are create-only, ref PUTs carry a write token, reads are idempotent. cairn's
+    default (:data:`RETRIES`) is botocore's "standard" mode with 5 attempts: it retries
+    connection errors, timeouts, 500, 502, 503 (SlowDown), 504 and throttling, with jittered
+    exponential backoff (at most 20 s a wait).
+    """
+    if "retries" in (options.get("config_kwargs") or {}):
+        return True
+    if os.environ.get("AWS_RETRY_MODE") or os.environ.get("AWS_MAX_ATTEMPTS"):
+        return True
+    try:
+        import botocore.session
+
+        session = botocore.session.Session(profile=options.get("profile"))
+        scoped = session.get_scoped_config()
+    except Exception:  # a missing profile is reported when the client is made
+        return False
+    return "retry_mode" in scoped or "max_attempts" in scoped
 
 
 class S3Location:
@@ -164,6 +211,42 @@ class S3Location:
         """Return what :meth:`read` would for each key, reading up to 32 at a time."""
         first = keys[0] if keys else ""
         return self._sync("get_object", first, self._read_many, list(keys))  # type: ignore[no-any-return]
+
+    def upload(
+        self,
+        key: str,
+        size: int,
+        pread: Any,
+        *,
+        part_size: int,
+        concurrency: int,
+        **complete: Any,
+    ) -> None:
+        """Create ``key`` by a multipart upload of ``size`` bytes, streamed in parts.
+
+        ``pread(length, offset)`` returns up to ``length`` bytes at ``offset`` (as
+        ``os.pread`` does; it may be called from any thread). Each part is sent as a stream
+        over its range, read in small pieces as botocore checksums it and aiohttp sends it,
+        so an upload holds little more than those pieces in memory, whatever its size; at
+        most ``concurrency`` parts are in flight at once. ``complete`` goes with the
+        completing request (``IfNoneMatch="*"``). An upload that fails is aborted (best
+        effort), so that no parts are left behind.
+
+        Raises:
+            S3RequestError: a request failed; ``status`` 412 if the completing request's
+                condition did not hold.
+        """
+        self._sync(
+            "multipart upload",
+            key,
+            self._upload,
+            key,
+            size,
+            pread,
+            part_size,
+            concurrency,
+            complete,
+        )
 
     def head(self, key: str) -> dict[str, Any] | None:
         """Return the metadata of the object at ``key``, or None if there is none."""
@@ -249,6 +332,51 @@ class S3Location:
             out.extend(await asyncio.gather(*(self._read(key) for key in batch)))
         return out
 
+    async def _upload(
+        self,
+        key: str,
+        size: int,
+        pread: Any,
+        part_size: int,
+        concurrency: int,
+        complete: dict[str, Any],
+    ) -> None:
+        client = await self._client()
+        created = await client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        upload_id = created["UploadId"]
+        slots = asyncio.Semaphore(concurrency)
+
+        async def part(number: int, offset: int) -> dict[str, Any]:
+            async with slots:
+                body = _Range(pread, offset, min(part_size, size - offset))
+                sent = await client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return {"PartNumber": number, "ETag": sent["ETag"]}
+
+        tasks = [
+            asyncio.ensure_future(part(number, offset))
+            for number, offset in enumerate(range(0, max(size, 1), part_size), 1)
+        ]
+        try:
+            parts = await asyncio.gather(*tasks)
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": list(parts)},
+                **complete,
+            )
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                pass  # already completed (a lost answer), or unreachable: nothing more to do
+            raise
+
     def _translate(self, exc: Exception, operation: str, key: str) -> S3RequestError:
         """Turn an error raised by botocore, aiohttp or s3fs into a cairn error."""
         from botocore.exceptions import (
@@ -291,6 +419,47 @@ class S3Location:
         return S3RequestError(f"{what} failed: {detail}", None, "", True)
 
 
+class _Range(io.RawIOBase):
+    """A read-only, seekable stream over ``length`` bytes at ``offset`` of a source.
+
+    The bytes are read on demand with ``pread(size, offset)``, piece by piece: botocore
+    reads the stream to checksum (and, over plain HTTP, sign) it, then aiohttp reads it in
+    64 KiB pieces as it sends; a retry seeks back to the start.
+    """
+
+    def __init__(self, pread: Any, offset: int, length: int) -> None:
+        super().__init__()
+        self._pread = pread
+        self._offset = offset
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = min(max(base + offset, 0), self._length)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._length - self._pos)
+        if want <= 0:
+            return 0
+        data = self._pread(want, self._offset + self._pos)
+        if not data:
+            raise StorageError("the data being stored shrank while it was being uploaded")
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
 _HINTS = {
     "AccessDenied": ": check the AWS credentials in use and the bucket's policy",
     "InvalidAccessKeyId": ": check AWS_ACCESS_KEY_ID (or the profile in use)",
@@ -323,36 +492,35 @@ class S3ObjectStore(ObjectStore):
         # docstring inherited
         oid = object_id(data)
         if len(data) >= _MULTIPART_THRESHOLD:
-            self._upload(
-                oid,
-                lambda dest: self.location.fs.pipe_file(
-                    dest, data, chunksize=_PART_SIZE, mode="create"
-                ),
-            )
+            view = memoryview(data)
+            self._upload(oid, len(data), lambda size, start: view[start : start + size])
         else:
             self._create(oid, bytes(data))
         return oid
 
     def put_file(self, path: str | os.PathLike[str]) -> ObjectId:
-        # docstring inherited
+        """Store the content of the local file at ``path`` and return its id.
+
+        A file of 16 MiB or more is never read whole: a first pass hashes it (its id names
+        the S3 key, which a multipart upload needs up front), then it is uploaded in parts of
+        8 MiB, at most 8 at a time, each streamed from the file in small pieces, so memory
+        stays flat whatever the file's size. The caller must not change the file meanwhile
+        (cairn passes only its own temporary files). A smaller file is one PUT.
+        """
         local = os.fspath(path)
         try:
-            if os.path.getsize(local) < _MULTIPART_THRESHOLD:
+            size = os.path.getsize(local)
+            if size < _FILE_MULTIPART_THRESHOLD:
                 with open(local, "rb") as f:
                     return self.put(f.read())  # named by the hash of the bytes sent
-            # A big file streams from disk in parts, after a first pass to hash it: the caller
-            # must not change it meanwhile (cairn passes only its own temporary files).
-            oid, _ = self._hash_file(local)
+            oid, size = self._hash_file(local)
+            fd = os.open(local, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
-            if isinstance(exc, StorageError):
-                raise
             raise StorageError(f"could not read {local!r}: {exc}") from exc
-        self._upload(
-            oid,
-            lambda dest: self.location.fs.put_file(
-                local, dest, chunksize=_PART_SIZE, mode="create"
-            ),
-        )
+        try:
+            self._upload(oid, size, lambda length, offset: os.pread(fd, length, offset))
+        finally:
+            os.close(fd)
         return oid
 
     def _create(self, oid: ObjectId, data: bytes) -> None:
@@ -368,21 +536,31 @@ class S3ObjectStore(ObjectStore):
                     raise
             time.sleep(0.05 * 2**attempt)
 
-    def _upload(self, oid: ObjectId, upload: Any) -> None:
-        """Create a big object through s3fs's multipart upload, with ``mode="create"``."""
-        dest = f"{self.location.bucket}/{self._key(oid)}"
+    def _upload(self, oid: ObjectId, size: int, read: Any) -> None:
+        """Create a big object by a multipart upload, completed with ``If-None-Match: *``.
+
+        One ``HEAD`` first: an object that is already stored is not uploaded again (a
+        request saved is nothing beside the parts a repeated upload would send).
+        """
+        key = self._key(oid)
+        if self.location.head(key) is not None:
+            return
+        part_size = max(_PART_SIZE, -(-size // _MAX_PARTS))
         try:
-            upload(dest)
-        except FileExistsError:
-            pass  # already stored
-        except Exception as exc:
-            cause = getattr(exc, "__cause__", None)
-            response = getattr(cause, "response", None) or {}
-            if response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
-                return  # already stored (from a store whose 412 names no condition)
+            self.location.upload(
+                key, size, read, part_size=part_size, concurrency=_UPLOAD_CONCURRENCY,
+                IfNoneMatch="*",
+            )
+        except S3RequestError as exc:
+            if exc.status == 412:
+                return  # stored meanwhile, by the same bytes: success
+            # A lost answer to the completing request, repeated after the first attempt took
+            # effect, may come back as 404 NoSuchUpload (or 409 while a conditional write
+            # is in progress): the object then exists.
+            if (exc.status in (404, 409) or exc.retried) and self.location.head(key) is not None:
+                return
             raise StorageError(
-                f"could not store object {oid!r} at {self.describe(oid)!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"could not store object {oid!r} at {self.describe(oid)!r}: {exc}"
             ) from exc
 
     def get(self, oid: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import NewType
+from typing import ClassVar, NewType
 
 from cairn.errors import CorruptRefError, InvalidRefNameError
 from cairn.objects import ObjectId, check_object_id
@@ -79,6 +79,19 @@ class RefStore(ABC):
     * A ref whose stored bytes are not an object id raises :class:`~cairn.errors.CorruptRefError`.
     """
 
+    ambiguous_failures: ClassVar[bool] = False
+    """Whether a failed update may hide one that took effect.
+
+    False (local disk, memory): :meth:`set_if_equals` returns False only if the ref was not
+    changed, and raises only if it was not. True (S3): a request whose answer was lost is
+    sent again, and although the store recognises its own earlier write (see
+    :class:`~cairn.refs.S3RefStore`), it cannot once another writer has moved the ref on top
+    of it before the store looked; it then reports False (or raises, if no answer came at
+    all) for a write that landed. A caller that must not repeat such a write (a commit, which
+    would add its version twice) checks whether its value is now in the ref's history before
+    it tries again.
+    """
+
     @abstractmethod
     def get(self, name: str) -> ObjectId | None:
         """Return the object id ref ``name`` points to, or None if there is no such ref."""
@@ -86,6 +99,16 @@ class RefStore(ABC):
     @abstractmethod
     def set_if_equals(self, name: str, old: ObjectId | None, new: ObjectId) -> bool:
         """Point ``name`` at ``new`` if it now points at ``old`` (None: if it does not exist)."""
+
+    def recent(self, name: str) -> ObjectId | None:
+        """Return ref ``name``'s value as this store last saw it, reading it if it has none.
+
+        Meant for right after :meth:`set_if_equals` returned False: a store that had to read
+        the ref to decide (S3 re-reads a ref that refused a write) answers from that read,
+        without a request. The value may be stale by then, as any read may; here (by
+        default) the ref is read.
+        """
+        return self.get(name)
 
     def add_if_new(self, name: str, new: ObjectId) -> bool:
         """Create ref ``name`` pointing at ``new`` if it does not exist yet."""

@@ -73,6 +73,10 @@ class S3RefStore(RefStore):
     location, without the cache.
     """
 
+    ambiguous_failures = True
+    # See RefStore.ambiguous_failures and "Lost responses" above: a refusal after a lost
+    # answer whose write another writer has already built upon reads as a loss.
+
     def __init__(self, location: S3Location) -> None:
         self.location = location
         self._seen: dict[RefName, tuple[ObjectId, str]] = {}
@@ -128,6 +132,17 @@ class S3RefStore(RefStore):
     def get(self, name: str) -> ObjectId | None:
         # docstring inherited
         return self._read(check_ref_name(name))[0]
+
+    def recent(self, name: str) -> ObjectId | None:
+        """Return ``name``'s value as last read or written here, else read it.
+
+        After a refused :meth:`set_if_equals` that is the value the refusal made this store
+        read (see :meth:`RefStore.recent`).
+        """
+        ref = check_ref_name(name)
+        with self._lock:
+            seen = self._seen.get(ref)
+        return seen[0] if seen is not None else self._read(ref)[0]
 
     def set_if_equals(self, name: str, old: ObjectId | None, new: ObjectId) -> bool:
         # docstring inherited

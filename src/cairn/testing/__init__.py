@@ -15,11 +15,17 @@ a few lines that say how to build the store::
         def corrupt(self, store, oid, data):
             store._corrupt(oid, data)
 
+For S3 there are two more tools: :class:`S3Requests` counts the HTTP requests cairn sends
+(botocore's ``before-send`` hook), and :class:`FaultProxy` is a proxy on loopback that adds
+latency and injects faults (dropped connections, 500 and 503 answers, lost answers to writes).
+
 The suites are plain classes whose names do not start with ``Test``, so pytest collects only
 the subclasses. This package imports pytest; nothing else in cairn imports it, so cairn itself
 never needs pytest installed.
 """
 
+from cairn.testing._faults import FaultProxy
+from cairn.testing._requests import S3Request, S3Requests
 from cairn.testing._stores import (
     MultiProcessRefStoreTests,
     ObjectStoreTests,
@@ -28,9 +34,12 @@ from cairn.testing._stores import (
 from cairn.testing._workers import cas_increments, counter_ids
 
 __all__ = [
+    "FaultProxy",
     "MultiProcessRefStoreTests",
     "ObjectStoreTests",
     "RefStoreTests",
+    "S3Request",
+    "S3Requests",
     "cas_increments",
     "counter_ids",
 ]
