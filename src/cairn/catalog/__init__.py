@@ -35,10 +35,12 @@ from cairn.catalog._lineage import (
     RebuildStats,
 )
 from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
+from cairn.catalog._sync import RefChange, SyncError, SyncReport, sync
 from cairn.catalog.records import (
     FORMAT_VERSION,
     ArtifactVersion,
     AssetHead,
+    AssetMerge,
     AssetProperties,
     HistorySnapshot,
     Materialization,
@@ -59,6 +61,7 @@ __all__ = [
     "ArtifactVersion",
     "Artifacts",
     "AssetHead",
+    "AssetMerge",
     "AssetProperties",
     "AssetRecords",
     "AssetSummary",
@@ -73,9 +76,12 @@ __all__ = [
     "ProgressUpdate",
     "RebuildStats",
     "Record",
+    "RefChange",
     "RunNotFoundError",
     "RunRecord",
     "Runs",
+    "SyncError",
+    "SyncReport",
     "check_run_id",
     "child_runs",
     "decode_record",
@@ -83,6 +89,7 @@ __all__ = [
     "find_run",
     "asset_ref",
     "record_id",
+    "sync",
     "top_level_runs",
     "validate_artifact_key",
     "validate_asset_key",

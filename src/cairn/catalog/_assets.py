@@ -11,14 +11,18 @@ whose ``parent`` is the asset's previous history node, and moves the asset's ref
 compare-and-swap: one object and one ref move. One that materializes several assets writes
 the materialization once and, for each asset, a small :class:`AssetHead` naming it. An asset's
 history is the walk of ``parent`` links from its ref, over both kinds of node
-(:meth:`AssetRecords.steps`). Lineage (what was built from what) is in the materializations'
-``upstream`` lists; the lineage index under ``index/`` is derived from them.
+(:meth:`AssetRecords.steps`). When ``cairn sync`` joins two catalogs that both materialized an
+asset, it writes an :class:`AssetMerge` node with both heads as ``parents``: a history is then
+a DAG, walked newest first with each node once (:class:`HistoryWalk`). Lineage (what was
+built from what) is in the materializations' ``upstream`` lists; the lineage index under
+``index/`` is derived from them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +32,7 @@ import msgspec
 
 from cairn.catalog.records import (
     AssetHead,
+    AssetMerge,
     AssetProperties,
     Materialization,
     MaterializedAsset,
@@ -44,8 +49,11 @@ __all__ = [
     "MAX_ASSET_KEY_LENGTH",
     "RESTRICTED_ASSET_CHARACTERS",
     "AssetRecords",
+    "HistoryNode",
     "HistoryStep",
+    "HistoryWalk",
     "asset_ref",
+    "read_node",
     "read_step",
     "validate_asset_key",
     "validate_asset_properties",
@@ -144,6 +152,127 @@ def read_step(catalog: Catalog, oid: ObjectId) -> tuple[HistoryStep, Materializa
     if isinstance(rec, AssetHead):
         return HistoryStep(rec.key, rec.materialization, rec.status, rec.created, rec.parent), None
     raise WrongTypeError(f"asset history object {oid!r} is a {type(rec).__name__}")
+
+
+class HistoryNode(NamedTuple):
+    """A node of an asset's history: a step (with its materialization, if read) or a merge."""
+
+    key: str
+    created: dt.datetime
+    parents: tuple[ObjectId, ...]
+    step: HistoryStep | None
+    """None for an :class:`AssetMerge`, which names no materialization."""
+    materialization: Materialization | None
+
+
+def read_node(catalog: Catalog, oid: ObjectId) -> HistoryNode:
+    """Read history node ``oid``, whichever of the three kinds it is."""
+    rec = catalog.get_record(oid)
+    if isinstance(rec, AssetMerge):
+        return HistoryNode(rec.key, rec.created, tuple(rec.parents), None, None)
+    step, mat = read_step(catalog, oid)
+    parents = (step.parent,) if step.parent is not None else ()
+    return HistoryNode(step.key, step.created, parents, step, mat)
+
+
+class HistoryWalk:
+    """The nodes of an asset history reachable from ``head`` and not from ``stop``.
+
+    Iterating yields ``(node id, node)`` newest first (by ``created``, ties by id), each node
+    once, over a chain or a DAG of merges alike. Creation times fall strictly along every
+    ``parent`` link, so by the time a node comes up, every node that links to it has been
+    seen: a node reachable from ``stop`` is then known to be so, and the walk ends as soon as
+    only such nodes are left (reading a few of them, not the whole old history).
+
+    After the walk, :attr:`met` says whether some yielded node links to ``stop`` (with
+    ``stop`` None: always true), that is whether ``head``'s history still contains it.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[ObjectId], HistoryNode],
+        head: ObjectId | None,
+        stop: ObjectId | None = None,
+    ) -> None:
+        self._read = read
+        self._head = head
+        self._stop = stop
+        self.met = stop is None
+        self.read = 0
+
+    def __iter__(self) -> Iterator[tuple[ObjectId, HistoryNode]]:
+        if self._head is None:
+            return
+        heap: list[tuple[int, str]] = []  # (-created in microseconds, complemented id)
+        nodes: dict[str, HistoryNode] = {}
+        state: dict[str, bool] = {}  # id -> old (reachable from stop)
+        fresh = 0
+
+        def push(oid: ObjectId, old: bool) -> None:
+            nonlocal fresh
+            had = state.get(oid)
+            if had is not None:
+                if old and not had:
+                    state[oid] = True  # known old after all: children come first
+                    fresh -= 1
+                return
+            node = self._read(oid)
+            self.read += 1
+            nodes[oid] = node
+            state[oid] = old
+            fresh += 0 if old else 1
+            heapq.heappush(heap, (-_micros(node.created), _neg(oid)))
+
+        stop = self._stop
+        if stop == self._head:
+            self.met = True
+            return
+        # The stop node is read only once a merge shows up: along a chain no node before
+        # it can be one of its ancestors, so a linear walk never reads it.
+        pending = stop is not None
+        if stop is not None:
+            state[stop] = True
+        push(self._head, False)
+        while heap and fresh > 0:
+            _, key = heapq.heappop(heap)
+            oid = ObjectId(_neg(key))
+            old = state[oid]
+            node = nodes.pop(oid)
+            if pending and len(node.parents) > 1:
+                assert stop is not None
+                pending = False
+                del state[stop]
+                push(stop, True)
+                if _micros(nodes[stop].created) > _micros(node.created):
+                    # Should not happen (times fall along links), but stay correct: put this
+                    # node back and take the stop node first.
+                    heapq.heappush(heap, (-_micros(node.created), key))
+                    nodes[oid] = node
+                    continue
+            if not old:
+                fresh -= 1
+                if self._stop is not None and self._stop in node.parents:
+                    self.met = True
+                yield oid, node
+            for parent in node.parents:
+                push(parent, old)
+
+
+def _micros(value: dt.datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _neg(oid: str) -> str:
+    # Ties of created are broken by id, greatest first, like the rest of the newest-first
+    # order: a min-heap over the complemented hex digits gives that.
+    return oid.translate(_COMPLEMENT)
+
+
+_COMPLEMENT = str.maketrans("0123456789abcdef", "fedcba9876543210")
 
 
 def asset_ref(key: str) -> str:
@@ -267,18 +396,20 @@ class AssetRecords:
         head = self._catalog.refs.get(ref)
         if head is None:
             return None, None
-        step, _ = read_step(self._catalog, head)
-        return head, step.created
+        return head, read_node(self._catalog, head).created
 
     def steps(self, key: str) -> Iterator[tuple[ObjectId, HistoryStep, Materialization | None]]:
-        """Yield ``(node id, step, its materialization if already read)``, newest first."""
+        """Yield ``(node id, step, its materialization if already read)``, newest first.
+
+        Over a merged history (a DAG, see :class:`HistoryWalk`) each step comes once, in
+        order of ``created`` (ties by id); merge nodes themselves are not steps.
+        """
         if not isinstance(key, str):
             return
-        cur = self._catalog.refs.get(asset_ref(key))
-        while cur is not None:
-            step, mat = read_step(self._catalog, cur)
-            yield cur, step, mat
-            cur = step.parent
+        head = self._catalog.refs.get(asset_ref(key))
+        for oid, node in HistoryWalk(lambda o: read_node(self._catalog, o), head):
+            if node.step is not None:
+                yield oid, node.step, node.materialization
 
     def history(self, key: str, limit: int | None = None) -> list[tuple[ObjectId, Materialization]]:
         """Return asset ``key``'s materializations, newest first (at most ``limit``)."""
@@ -305,7 +436,7 @@ class AssetRecords:
     def keys(self) -> list[str]:
         """Return the key of every asset that has been materialized, sorted."""
         return sorted(
-            read_step(self._catalog, head)[0].key for _, head in self.materialized_heads()
+            read_node(self._catalog, head).key for _, head in self.materialized_heads()
         )
 
     def materialized_heads(self) -> Iterator[tuple[str, ObjectId]]:

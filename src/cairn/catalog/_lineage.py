@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from cairn.catalog._assets import HistoryStep, asset_ref, read_step
+from cairn.catalog._assets import HistoryStep, HistoryWalk, asset_ref, read_node
 from cairn.catalog._index_lineage import (
     BASE_PATH,
     DELTA_PATH,
@@ -631,39 +631,46 @@ class Lineage:
         cat = self._catalog
         steps: list[tuple[HistoryStep, str, Materialization]] = []
         read = 0
-        cur: str | None = head
-        while cur is not None:
-            step, mat = read_step(cat, ObjectId(cur))
-            read += 1
+        walk = HistoryWalk(lambda oid: read_node(cat, oid), ObjectId(head))
+        for _, node in walk:
+            step, mat = node.step, node.materialization
+            if step is None:
+                continue  # a merge node: its parents' steps come on their own
             if mat is None:
                 mat = _expect(
                     cat.get_record(step.materialization), Materialization, step.materialization
                 )
                 read += 1
             steps.append((step, step.materialization, mat))
-            cur = step.parent
-        return steps, read
+        return steps, read + walk.read
 
     def _walk_history(self, head: str, stop: str | None, builder: RowBuilder) -> bool:
-        """Add the rows of an asset's history from ``head`` back to ``stop`` (excluded).
+        """Add the rows of the steps of ``head``'s history that ``stop``'s does not have.
+
+        A history merged by sync is a DAG (see :class:`~cairn.catalog._assets.HistoryWalk`):
+        each step is added once, and the walk ends where only steps reachable from ``stop``
+        (already indexed) are left.
 
         Returns:
-            Whether the walk met ``stop`` (with ``stop`` None: whether it reached the start).
+            Whether ``head``'s history still contains ``stop`` (with ``stop`` None: True).
         """
         cat = self._catalog
-        cur: str | None = head
-        while cur is not None:
-            if cur == stop:
-                return True
-            step, mat = read_step(cat, ObjectId(cur))
-            self._records_read += 1
+        walk = HistoryWalk(
+            lambda oid: read_node(cat, oid),
+            ObjectId(head),
+            ObjectId(stop) if stop is not None else None,
+        )
+        for _, node in walk:
+            step, mat = node.step, node.materialization
+            if step is None:
+                continue  # a merge node: its parents' steps come on their own
             mat_id = step.materialization
             if mat is None and not builder.knows(mat_id):
                 mat = _expect(cat.get_record(mat_id), Materialization, mat_id)
                 self._records_read += 1
             builder.add(step, mat_id, mat)
-            cur = step.parent
-        return stop is None
+        self._records_read += walk.read
+        return walk.met
 
     def _walk_graph(self, key: str, depth: int | None, *, upstream: bool) -> list[tuple[str, int]]:
         if depth is not None and depth < 1:

@@ -28,6 +28,7 @@ __all__ = [
     "AnyRecord",
     "ArtifactVersion",
     "AssetHead",
+    "AssetMerge",
     "AssetProperties",
     "Materialization",
     "MaterializedAsset",
@@ -220,6 +221,21 @@ class AssetHead(Record, tag="asset-head", frozen=True):
     parent: ObjectId | None = None
 
 
+class AssetMerge(Record, tag="asset-merge", frozen=True):
+    """A step of an asset's history that joins two histories: written by ``cairn sync``.
+
+    When two catalogs both materialized an asset since they last agreed, neither history
+    contains the other; sync writes this node, whose ``parents`` are both heads (the
+    destination's first), so that an asset's history becomes a DAG that keeps every step of
+    both sides. It names no materialization of its own.
+    """
+
+    key: str
+    created: dt.datetime
+    """Later than every parent's ``created``, as for any history node."""
+    parents: list[ObjectId] = []
+
+
 AnyRecord: TypeAlias = (
     ArtifactVersion
     | HistorySnapshot
@@ -227,6 +243,7 @@ AnyRecord: TypeAlias = (
     | RunRecord
     | Materialization
     | AssetHead
+    | AssetMerge
 )
 
 _encoder = msgspec.json.Encoder(order="sorted")

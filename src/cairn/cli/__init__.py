@@ -8,6 +8,7 @@ A thin typer shell over :mod:`cairn.catalog`, one module per noun:
 * ``cairn asset ls | show | lineage | graph``: :mod:`cairn.cli.asset`;
 * ``cairn run ls | show``: :mod:`cairn.cli.run`;
 * ``cairn index rebuild``: :mod:`cairn.cli.index`;
+* ``cairn sync``, ``push``, ``pull`` and ``clone``: :mod:`cairn.cli.sync`;
 * ``cairn cat-object`` and ``cairn show-ref`` (plumbing): :mod:`cairn.cli.plumbing`.
 
 Options used by several commands live in :mod:`cairn.cli._options`; the one place that turns
@@ -22,13 +23,14 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact, asset, demo, index, init, plumbing, run
+from cairn.cli import artifact, asset, demo, index, init, plumbing, run, sync
 from cairn.cli._errors import CairnGroup
 from cairn.cli._options import CatalogOption, State
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="cairn",
     cls=CairnGroup,
     help=(
@@ -81,6 +83,10 @@ app.add_typer(artifact.app, name="artifact")
 app.add_typer(asset.app, name="asset")
 app.add_typer(run.app, name="run")
 app.add_typer(index.app, name="index")
+app.command("sync", rich_help_panel="Sync")(sync.sync)
+app.command("push", rich_help_panel="Sync")(sync.push)
+app.command("pull", rich_help_panel="Sync")(sync.pull)
+app.command("clone", rich_help_panel="Sync")(sync.clone)
 app.command("cat-object", rich_help_panel="Plumbing")(plumbing.cat_object)
 app.command("show-ref", rich_help_panel="Plumbing")(plumbing.show_ref)
 
