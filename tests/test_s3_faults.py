@@ -314,3 +314,30 @@ def test_a_lost_answer_to_a_multipart_upload_is_success_and_leaves_no_upload(
     assert moto_s3.app.pending_losses() == 0
     assert store.get(object_id(data)) == data
     assert moto_s3.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_a_lost_answer_then_another_materialization_on_top_is_not_recorded_twice(
+    s3_url: str, moto_s3: Any
+) -> None:
+    # The same subtle case on an asset history: our node's ref PUT lands, its answer is lost,
+    # and another writer materializes the asset on top before we re-read. The refusal must
+    # not make us append our materialization a second time.
+    from cairn.catalog import asset_ref
+
+    key = "s3://lake/clean.csv"
+    cat = Catalog.from_url(s3_url)
+    first = cat.assets.record([key], status="succeeded")
+    other = Catalog.from_url(s3_url)
+    on_top: list[str] = []
+    moto_s3.app.lose_responses(
+        "PUT", f"/catalog/refs/{asset_ref(key)}",
+        then=lambda: on_top.append(other.assets.record([key], status="failed")),
+    )  # fmt: skip
+    ours = cat.assets.record([key], status="succeeded", upstream=["s3://lake/raw.csv"])
+    assert moto_s3.app.pending_losses() == 0 and len(on_top) == 1
+    history = [mid for mid, _ in Catalog.from_url(s3_url).assets.history(key)]
+    assert history == [on_top[0], ours, first]
+    # The next materialization goes on top of the other writer's.
+    after = cat.assets.record([key], status="succeeded")
+    history = [mid for mid, _ in Catalog.from_url(s3_url).assets.history(key)]
+    assert history == [after, on_top[0], ours, first]

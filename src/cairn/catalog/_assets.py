@@ -38,7 +38,14 @@ from cairn.catalog.records import (
     MaterializedAsset,
     utcnow,
 )
-from cairn.errors import InvalidAssetKeyError, InvalidInputError, RefConflictError, WrongTypeError
+from cairn.errors import (
+    CatalogError,
+    InvalidAssetKeyError,
+    InvalidInputError,
+    RefConflictError,
+    StorageError,
+    WrongTypeError,
+)
 from cairn.objects import ObjectId
 
 if TYPE_CHECKING:
@@ -385,12 +392,59 @@ class AssetRecords:
                 created = head_created + _ONE_US  # keep history order = creation order
             node = make(head, created)
             oid = cat.put_record(node)
-            if cat.refs.set_if_equals(ref, head, oid):
+            refs = cat.refs
+            try:
+                moved = refs.set_if_equals(ref, head, oid)
+            except StorageError as exc:
+                if not refs.ambiguous_failures:
+                    raise
+                # No answer even after retries: the move may have taken effect.
+                try:
+                    landed = self._landed(refs.get(ref), oid, head, created)
+                except CatalogError:
+                    landed = False  # cannot tell: report the original error
+                if not landed:
+                    raise exc
+                self._views.pop(key, None)
+                return oid
+            if moved:
                 self._views[key] = (oid, created)
+                return oid
+            # Refused. On a store whose refusals can hide a write that landed (S3: the answer
+            # was lost and another writer built on it), look for ours before appending again.
+            if refs.ambiguous_failures and self._landed(refs.recent(ref), oid, head, created):
+                self._views.pop(key, None)
                 return oid
             view = None  # another writer moved the ref: re-read and append on top
             if time.monotonic() > deadline:
                 raise RefConflictError(f"could not record a materialization of {key!r}")
+
+    def _landed(
+        self,
+        current: ObjectId | None,
+        oid: ObjectId,
+        parent: ObjectId | None,
+        created: dt.datetime,
+    ) -> bool:
+        """Return whether node ``oid`` (written on ``parent`` at ``created``) is in the history.
+
+        Walks back from ``current`` only through nodes newer than ``oid``: creation times fall
+        along every path, so the walk is short, and it stops at ``parent`` (the other writer
+        built on the head this writer saw: the plain lost race, which costs no read).
+        """
+        todo: list[ObjectId | None] = [current]
+        seen: set[ObjectId] = set()
+        while todo:
+            nid = todo.pop()
+            if nid == oid:
+                return True
+            if nid is None or nid == parent or nid in seen:
+                continue
+            seen.add(nid)
+            node = read_node(self._catalog, nid)
+            if node.created > created:
+                todo.extend(node.parents)
+        return False
 
     def _read_view(self, ref: str) -> tuple[ObjectId | None, dt.datetime | None]:
         head = self._catalog.refs.get(ref)
