@@ -39,6 +39,24 @@ CAIRN_MODULE = [sys.executable, "-m", "cairn"]
 
 
 @pytest.fixture
+def cat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh local catalog made the default one, in an empty working directory.
+
+    Modules that need another kind of catalog (S3, memory) define their own ``cat``.
+    """
+    import cairn
+    from cairn.catalog import Catalog
+
+    monkeypatch.delenv("CAIRN_CATALOG", raising=False)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    catalog = Catalog.from_url(str(tmp_path / "cat"))
+    with cairn.use_catalog(catalog):
+        yield catalog
+
+
+@pytest.fixture
 def catalog_url(tmp_path: Path) -> str:
     """A local catalog folder under ``tmp_path``; nothing is created until a write."""
     return str(tmp_path / "catalog")

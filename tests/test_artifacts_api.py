@@ -57,18 +57,6 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def cat(tmp_path, monkeypatch):
-    """A fresh local catalog, made the default one; cwd is an empty folder."""
-    monkeypatch.delenv("CAIRN_CATALOG", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    catalog = Catalog.from_url(str(tmp_path / "cat"))
-    with cairn.use_catalog(catalog):
-        yield catalog
-
-
-@pytest.fixture
 def root(cat) -> Path:
     return Path(cat.url)
 

@@ -19,7 +19,6 @@ import uuid
 
 import pytest
 
-import cairn
 from cairn import flow, task, unmapped
 from cairn.artifacts import create_markdown_artifact
 from cairn.assets import Asset, AssetProperties, MaterializingTask, add_asset_metadata, materialize
@@ -35,18 +34,6 @@ C = "s3://bucket/c.csv"
 D = "s3://bucket/d.csv"
 EXT1 = "postgres://db/users"
 EXT2 = "sftp://vendor/feed.csv"
-
-
-@pytest.fixture
-def cat(tmp_path, monkeypatch):
-    """A fresh local catalog per test, made the default; the working directory is a tmp dir."""
-    monkeypatch.delenv("CAIRN_CATALOG", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    catalog = Catalog.from_url(str(tmp_path / "catalog"))
-    with cairn.use_catalog(catalog):
-        yield catalog
 
 
 def history(cat: Catalog, key: str) -> list[Materialization]:

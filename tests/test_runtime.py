@@ -38,17 +38,6 @@ CREATORS = {
 }
 
 
-@pytest.fixture
-def cat(tmp_path, monkeypatch):
-    monkeypatch.delenv("CAIRN_CATALOG", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    catalog = Catalog.from_url(str(tmp_path / "cat"))
-    with cairn.use_catalog(catalog):
-        yield catalog
-
-
 def _run_ids(cat, aid):
     got = cat.artifacts.get(aid)
     return got.flow_run_id, got.task_run_id

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import cairn
 from cairn.artifacts import (
     Artifact,
     TableArtifact,
@@ -39,17 +38,6 @@ def strict_loads(text: str):
         raise ValueError(f"invalid JSON constant {name}")
 
     return json.loads(text, parse_constant=refuse)
-
-
-@pytest.fixture
-def cat(tmp_path, monkeypatch):
-    monkeypatch.delenv("CAIRN_CATALOG", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    catalog = Catalog.from_url(str(tmp_path / "cat"))
-    with cairn.use_catalog(catalog):
-        yield catalog
 
 
 # -- accepted shapes -------------------------------------------------------------------
