@@ -40,3 +40,24 @@ def test_demo_fills_the_default_catalog_and_shows_it(run_cli: Any, tmp_path: Pat
         "Sales, 2026-Q3",
         "Sales, 2026-Q3 (preliminary)",
     ]
+
+
+def test_demo_materializes_assets_with_lineage(run_cli: Any, tmp_path: Path) -> None:
+    from cairn.catalog import Catalog
+    from cairn.demo import CRM, DEMO_ASSETS, ORDERS, REPORT
+
+    done = run_cli("demo", "--quiet", catalog=None, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cat = Catalog.from_url(str(tmp_path / ".cairn"))
+    assert cat.assets.keys() == sorted([ORDERS, REPORT])
+    health = {a.key: a.health for a in cat.lineage.assets()}
+    assert health == {ORDERS: "succeeded", CRM: "referenced", REPORT: "succeeded"}
+    assert sorted(health) == sorted(DEMO_ASSETS)
+    # The report is built from the orders (inferred from the task graph), which are read from
+    # the CRM table (declared with asset_deps).
+    assert cat.lineage.upstream(REPORT) == [(ORDERS, 1), (CRM, 2)]
+    (_, orders), = cat.assets.history(ORDERS)
+    assert orders.declared == [CRM] and orders.assets[0].metadata == {"rows": 5}
+    reports = [m for _, m in cat.assets.history(REPORT)]
+    assert [m.by for m in reports] == ["cairn-demo", "cairn-demo"]
+    assert [m.assets[0].metadata["regions"] for m in reports] == [5, 3]

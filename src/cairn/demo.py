@@ -1,8 +1,9 @@
 """A small pipeline that shows what cairn keeps: run it with ``cairn demo``.
 
-It runs a flow whose tasks create one artifact of each kind (link, markdown, table, image and
-a progress bar that advances) in the default catalog, and commits a second version of the
-report so that its history has two entries.
+It runs a flow whose tasks materialize three assets (the orders, read from a CRM table that
+another system owns, and the report built from them) and create one artifact of each kind
+(link, markdown, table, image and a progress bar that advances) in the default catalog. The
+report is built twice, so its history has two versions.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from cairn.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from cairn.runtime import flow, task
+from cairn.assets import add_asset_metadata
+from cairn.runtime import flow, materialize
 
-__all__ = ["DEMO_KEYS", "demo_pipeline", "run_demo"]
+__all__ = ["DEMO_ASSETS", "DEMO_KEYS", "demo_pipeline", "run_demo"]
 
 DEMO_KEYS = ("demo-source", "demo-orders", "demo-report", "demo-chart", "demo-progress")
+ORDERS = "file://demo/orders-2026-q3.csv"
+CRM = "postgres://crm/regions"
+REPORT = "s3://demo-bucket/reports/sales-2026-q3.md"
+DEMO_ASSETS = (ORDERS, CRM, REPORT)
+"""The assets the demo materializes (or, for the CRM table, reads)."""
 
 _ORDERS = [
     {"region": "North America", "orders": 412, "revenue": 500_000.0},
@@ -32,7 +39,7 @@ _ORDERS = [
 ]
 
 
-@task
+@materialize(ORDERS, asset_deps=[CRM])
 def extract() -> list[dict[str, object]]:
     """Load the orders and record where they came from."""
     progress_id = create_progress_artifact(
@@ -49,10 +56,11 @@ def extract() -> list[dict[str, object]]:
         description="Where the orders came from",
     )
     create_table_artifact(rows, key="demo-orders", description="Orders by region")
+    add_asset_metadata(ORDERS, {"rows": len(rows)})
     return rows
 
 
-@task
+@materialize(REPORT, by="cairn-demo")
 def report(rows: list[dict[str, object]], quarter: str) -> str:
     """Summarise the orders as a markdown report."""
     revenue = [float(r["revenue"]) for r in rows]  # type: ignore[arg-type]
@@ -68,6 +76,7 @@ def report(rows: list[dict[str, object]], quarter: str) -> str:
     ]
     markdown = "\n".join(lines) + "\n"
     create_markdown_artifact(markdown, key="demo-report", description=f"Sales, {quarter}")
+    add_asset_metadata(REPORT, {"regions": len(rows), "revenue": sum(revenue)})
     create_image_artifact(
         "https://example.com/charts/revenue-by-region.png",
         key="demo-chart",

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact
+from cairn.cli import artifact, asset
 from cairn.cli._options import CatalogOption, catalog_url
 
 __all__ = ["demo"]
@@ -17,15 +17,16 @@ def demo(
         bool, typer.Option("--quiet", "-q", help="Run the pipeline, print only a summary.")
     ] = False,
 ) -> None:
-    """Run a demo flow that creates each kind of artifact, then show them.
+    """Run a demo flow that materializes assets and creates each kind of artifact, then show them.
 
-    The flow's tasks create a link, a table, a markdown report (twice, so it has a history),
-    an image and a progress artifact that advances to 100%, in the catalog (by default
-    ./.cairn). Afterwards, explore with the commands printed at the end.
+    The flow's tasks materialize the orders (read from a CRM table another system owns) and
+    a sales report built from them, and create a link, a table, a markdown report (twice, so it
+    has a history), an image and a progress artifact that advances to 100%, in the catalog
+    (by default ./.cairn). Afterwards, explore with the commands printed at the end.
     """
     from cairn._config import use_catalog
     from cairn.catalog import Catalog
-    from cairn.demo import run_demo
+    from cairn.demo import REPORT, run_demo
 
     url = catalog_url(ctx, catalog)
     cat = Catalog.from_url(url)
@@ -41,9 +42,19 @@ def demo(
         artifact.ls(ctx, limit=100, all_=False, output=None, json_=False, catalog=catalog)
         typer.echo("")
         artifact.show(ctx, target="demo-report", json_=False, catalog=catalog)
+        typer.echo("")
+        asset.ls(ctx, prefix=None, output=None, json_=False, catalog=catalog)
+        typer.echo("")
+        asset.lineage(
+            ctx, key=REPORT, upstream=True, downstream=False, depth=None, json_=False,
+            catalog=catalog,
+        )  # fmt: skip
     typer.echo(
         "\nTry next:\n"
         "  cairn artifact log demo-report         # the report's two versions\n"
         "  cairn artifact show demo-orders        # the table\n"
-        "  cairn artifact inspect demo-progress --json"
+        "  cairn artifact inspect demo-progress --json\n"
+        f"  cairn asset show {REPORT}\n"
+        "  cairn asset graph                      # the lineage, as Mermaid\n"
+        "  cairn run ls                           # the flow run and its task runs"
     )
