@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FlowRunContext",
+    "run_fact",
     "TaskRunContext",
     "current_catalog",
     "current_flow_run",
@@ -140,3 +141,20 @@ def note_artifact(oid: ObjectId) -> bool:
         with run.lock:
             run.artifacts.append(oid)
     return bool(runs)
+
+
+_RENAMED = {"start_time": "start"}
+
+
+def run_fact(module: str, names: list[str], run: object, attr: str) -> Any:
+    """Return fact ``attr`` of ``run`` for the ``cairn.runtime.flow_run``/``task_run`` modules.
+
+    Outside a run (``run`` None) a fact is empty: ``{}`` for parameters, ``[]`` for tags, else
+    None. Parameters and tags are copies, so callers cannot change the run's own.
+    """
+    if attr not in names:
+        raise AttributeError(f"module {module!r} has no attribute {attr!r}")
+    if run is None:
+        return {} if attr == "parameters" else [] if attr == "tags" else None
+    value = getattr(run, _RENAMED.get(attr, attr))
+    return type(value)(value) if attr in ("parameters", "tags") else value

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.runtime._context import current_flow_run, current_task_run
+from cairn.runtime._context import current_flow_run, current_task_run, run_fact
 
 _ATTRIBUTES = ["flow_name", "id", "name", "parameters", "parent_flow_run_id", "start_time", "tags"]
 
@@ -26,14 +26,7 @@ def _run() -> Any:
 
 
 def __getattr__(attr: str) -> Any:
-    if attr not in _ATTRIBUTES:
-        raise AttributeError(f"module 'cairn.runtime.flow_run' has no attribute {attr!r}")
-    run = _run()
-    if run is None:
-        return {} if attr == "parameters" else [] if attr == "tags" else None
-    if attr in ("parameters", "tags"):
-        return type(getattr(run, attr))(getattr(run, attr))  # a copy: callers cannot edit it
-    return getattr(run, {"start_time": "start"}.get(attr, attr))
+    return run_fact("cairn.runtime.flow_run", _ATTRIBUTES, _run(), attr)
 
 
 def __dir__() -> list[str]:

@@ -13,20 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.runtime._context import current_task_run
+from cairn.runtime._context import current_task_run, run_fact
 
 _ATTRIBUTES = ["id", "name", "parameters", "start_time", "tags", "task_name"]
 
 
 def __getattr__(attr: str) -> Any:
-    if attr not in _ATTRIBUTES:
-        raise AttributeError(f"module 'cairn.runtime.task_run' has no attribute {attr!r}")
-    run = current_task_run()
-    if run is None:
-        return {} if attr == "parameters" else [] if attr == "tags" else None
-    if attr in ("parameters", "tags"):
-        return type(getattr(run, attr))(getattr(run, attr))  # a copy: callers cannot edit it
-    return getattr(run, {"start_time": "start"}.get(attr, attr))
+    return run_fact("cairn.runtime.task_run", _ATTRIBUTES, current_task_run(), attr)
 
 
 def __dir__() -> list[str]:
