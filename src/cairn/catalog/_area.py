@@ -11,14 +11,14 @@ import secrets
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cairn.errors import StorageError
 
 if TYPE_CHECKING:
     from cairn.objects._s3 import S3Location
 
-__all__ = ["FileArea", "FsspecFileArea", "LocalFileArea", "MemoryFileArea", "S3FileArea"]
+__all__ = ["FileArea", "LocalFileArea", "MemoryFileArea", "S3FileArea"]
 
 
 class FileArea(ABC):
@@ -137,46 +137,6 @@ class MemoryFileArea(FileArea):
     def is_nonempty_foreign(self) -> bool:
         # docstring inherited
         return False
-
-
-class FsspecFileArea(FileArea):
-    """Files on an fsspec file system (exclusive writes use ``mode="create"``)."""
-
-    def __init__(self, fs: Any, root: str) -> None:
-        self.fs = fs
-        self.root = root.rstrip("/")
-
-    def read(self, relpath: str) -> bytes | None:
-        # docstring inherited
-        try:
-            return bytes(self.fs.cat_file(f"{self.root}/{relpath}"))
-        except FileNotFoundError:
-            return None
-
-    def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
-        # docstring inherited
-        try:
-            self.fs.pipe_file(
-                f"{self.root}/{relpath}", data, mode="create" if exclusive else "overwrite"
-            )
-        except FileExistsError:
-            return False
-        return True
-
-    def delete_tree(self, relpath: str) -> None:
-        # docstring inherited
-        try:
-            self.fs.rm(f"{self.root}/{relpath}", recursive=True)
-        except FileNotFoundError:
-            pass
-
-    def is_nonempty_foreign(self) -> bool:
-        # docstring inherited
-        try:
-            names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)]
-        except FileNotFoundError:
-            return False
-        return bool(names) and "CAIRN" not in names
 
 
 class S3FileArea(FileArea):
