@@ -38,6 +38,21 @@ import pytest
 CAIRN_MODULE = [sys.executable, "-m", "cairn"]
 
 
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """Assert a CLI run succeeded (showing its output if not) and return it."""
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return result
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert the command failed with one line on stderr and no traceback; return the line."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 @pytest.fixture
 def cat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh local catalog made the default one, in an empty working directory.

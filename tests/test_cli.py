@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import cairn
+from conftest import error_line, ok
 
 LINK = "https://nyc3.digitaloceanspaces.com/my-bucket-name/highly_variable_data.csv"
 LS_JSON_KEYS = [
@@ -33,19 +34,6 @@ LS_JSON_KEYS = [
 ]
 VERSION_JSON_KEYS = [k for k in LS_JSON_KEYS if k != "latest_id"]
 
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert the command failed with one line on stderr and no traceback; return the line."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def make_link(cat: Any, key: str, link: str, text: str | None = None, **kw: Any) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cairn.catalog import AssetProperties, Catalog, RunRecord
+from conftest import error_line, ok
 
 RAW = "s3://lake/raw.csv"
 CLEAN = "s3://lake/clean.csv"
@@ -32,19 +33,6 @@ FLOW_B = "3a1b2c3d-0000-4000-8000-000000000004"
 TASK_REPORT = "4a1b2c3d-0000-4000-8000-000000000005"
 LONE_TASK = "5a1b2c3d-0000-4000-8000-000000000006"
 
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert the command failed with one line on stderr and no traceback; return it."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
