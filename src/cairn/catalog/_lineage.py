@@ -78,6 +78,7 @@ from cairn.objects import ObjectId
 
 if TYPE_CHECKING:
     from cairn.catalog._catalog import Catalog
+    from cairn.catalog.records import AnyRecord
 
 __all__ = [
     "AssetSummary",
@@ -259,6 +260,9 @@ class Lineage:
         # One lock for updates and reads: a query walks dicts that an update changes.
         self._lock = threading.RLock()
         self._records_read = 0
+        # Records the caller has already read (sync: those it copied), used before reading.
+        self._known: Mapping[str, AnyRecord] = {}
+        self._known_refs: dict[str, str] = {}
 
     # -- queries --------------------------------------------------------------------------
 
@@ -353,6 +357,24 @@ class Lineage:
             self._current_rows()
             self._current_maps()
 
+    def update_from(
+        self, known: Mapping[str, AnyRecord], refs: Mapping[str, str | None] | None = None
+    ) -> None:
+        """:meth:`update`, taking records from ``known`` (id -> record) before reading them.
+
+        For a caller that has just read the records anyway: sync brings a destination's
+        index up to date from the records it copied, instead of reading them back. ``refs``
+        (name -> value) are ref values the caller believes current; each is used only if
+        the ref's listed version token confirms it, so a stale one just costs a read.
+        """
+        with self._lock:
+            self._known = known
+            self._known_refs = {n: v for n, v in (refs or {}).items() if v is not None}
+            try:
+                self.update()
+            finally:
+                self._known, self._known_refs = {}, {}
+
     def rebuild(self) -> RebuildStats:
         """Recompute the index from the records, ignoring (and replacing) what is stored.
 
@@ -389,7 +411,7 @@ class Lineage:
         """
         store = self._catalog.refs
         seen: dict[str, str] = {}
-        for stamp in known:
+        for stamp in (*known, self._known_refs):  # the caller's values are the newest
             seen.update(stamp)
         out: dict[str, str] = {}
         for name, token in store.iter_tokens("assets/"):
@@ -556,8 +578,9 @@ class Lineage:
 
         names = sorted(refs)
         builder = RowBuilder()
-        if _is_remote(self._catalog) and len(names) > 1:
-            # Each read is a network round trip that releases the GIL: threads overlap them.
+        if (_is_remote(self._catalog) or self._known) and len(names) > 1:
+            # Each read is a network round trip that releases the GIL: threads overlap them
+            # (and records already known are not read at all).
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(_REMOTE_THREADS) as pool:
@@ -628,7 +651,7 @@ class Lineage:
         self, head: str
     ) -> tuple[list[tuple[HistoryStep, str, Materialization]], int]:
         """Return the steps of a whole asset history and how many records were read."""
-        cat = self._catalog
+        cat = self._records
         steps: list[tuple[HistoryStep, str, Materialization]] = []
         read = 0
         walk = HistoryWalk(lambda oid: read_node(cat, oid), ObjectId(head))
@@ -654,7 +677,7 @@ class Lineage:
         Returns:
             Whether ``head``'s history still contains ``stop`` (with ``stop`` None: True).
         """
-        cat = self._catalog
+        cat = self._records
         walk = HistoryWalk(
             lambda oid: read_node(cat, oid),
             ObjectId(head),
@@ -671,6 +694,11 @@ class Lineage:
             builder.add(step, mat_id, mat)
         self._records_read += walk.read
         return walk.met
+
+    @property
+    def _records(self) -> Any:
+        """What the walks read records through: the catalog, or ``_known`` first."""
+        return _KnownFirst(self._known, self._catalog) if self._known else self._catalog
 
     def _walk_graph(self, key: str, depth: int | None, *, upstream: bool) -> list[tuple[str, int]]:
         if depth is not None and depth < 1:
@@ -744,3 +772,15 @@ def _entries(table: Any, mask: Any) -> list[tuple[int, MaterializationEntry]]:
         )
         out.append((when, entry))
     return out
+
+
+class _KnownFirst:
+    """Enough of a catalog for the walks: ``get_record`` from ``known``, else from the catalog."""
+
+    def __init__(self, known: Mapping[str, AnyRecord], catalog: Catalog) -> None:
+        self._known = known
+        self._catalog = catalog
+
+    def get_record(self, oid: str) -> AnyRecord:
+        rec = self._known.get(oid)
+        return rec if rec is not None else self._catalog.get_record(oid)

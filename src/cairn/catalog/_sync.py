@@ -306,7 +306,8 @@ class _Pass:
             new_src.update(values)
             self._save_state(state, new_src)
             if any(c.name.startswith("assets/") for c in self.report.changes):
-                dst.lineage.update()
+                # From the records and ref values this pass has just read: no reading back.
+                dst.lineage.update_from(self.records, self.dst_values)
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -382,8 +383,8 @@ class _Pass:
     def dst_ref(self, name: str, fresh: bool = False) -> ObjectId | None:
         if not fresh and name in self.dst_values:
             return self.dst_values[name]
-        if not fresh and self.dst_tokens and name not in self.dst_tokens:
-            return None  # not listed on DST
+        if not fresh and name not in self.dst_tokens:
+            return None  # not listed on DST (if created since, the CAS fails and re-reads)
         value = self.dst.refs.get(name) if self.dst.exists() else None
         self.dst_values[name] = value
         return value
