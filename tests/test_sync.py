@@ -20,6 +20,7 @@ from cairn.catalog._reach import reachable
 from cairn.catalog._sync import state_path
 from cairn.catalog.records import Materialization, RunRecord, utcnow
 from cairn.objects import ObjectId
+from cairn.objects._s3 import S3ObjectStore
 
 PAIRS = ["local-local", "local-s3", "s3-s3"]
 
@@ -52,7 +53,7 @@ def populate(cat: Catalog, tag: str, versions: int = 3) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     ids["keyed"] = [cat.artifacts.create("markdown", f"{tag}-{i}", key="report")
                     for i in range(versions)]
-    ids["big"] = cat.artifacts.create("markdown", tag * 40_000, key=f"big-{tag}")
+    ids["big"] = cat.artifacts.create("markdown", tag * 70_000, key=f"big-{tag}")  # a blob
     ids["progress"] = cat.artifacts.create("progress", 5.0, key=f"prog-{tag}")
     cat.artifacts.update_progress(ids["progress"], 60.0)
     ids["keyless"] = cat.artifacts.create("markdown", f"loose {tag}")
@@ -202,25 +203,48 @@ def test_deletions_carry_over_and_are_never_resurrected(
     assert_valid(reopen(dst))
 
 
-def test_a_corrupt_source_object_stops_the_sync_and_nothing_reaching_it_lands(
-    tmp_path: Path,
-) -> None:
-    src = Catalog.from_url(str(tmp_path / "src"))
-    dst = Catalog.from_url(str(tmp_path / "dst"))
-    populate(src, "a")
-    head = src.refs.get("artifacts/report")
-    assert head is not None
-    victim = src.get_record(head).parent  # type: ignore[union-attr]
-    assert victim is not None
-    path = Path(src.objects.describe(victim))
+def corrupt(cat: Catalog, oid: str) -> None:
+    """Change one byte of stored object ``oid`` in place (a disk or a bucket going bad)."""
+    if isinstance(cat.objects, S3ObjectStore):
+        location = cat.objects.location
+        key = location.key(f"{oid[:2]}/{oid[2:]}")
+        data = bytearray(location.read(key).body)  # type: ignore[union-attr]
+        data[len(data) // 2] ^= 0x01
+        location.call("put_object", Key=key, Body=bytes(data))
+        return
+    path = Path(cat.objects.describe(oid))
     path.chmod(0o644)
-    path.write_bytes(path.read_bytes().replace(b"a-1", b"a-X"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("what", ["record", "blob"])
+def test_a_corrupt_source_object_stops_the_sync_and_nothing_reaching_it_lands(
+    pair: tuple[Catalog, Catalog], what: str
+) -> None:
+    src, dst = pair
+    populate(src, "a")
+    if what == "record":
+        head = src.refs.get("artifacts/report")
+        assert head is not None
+        victim = src.get_record(head).parent  # type: ignore[union-attr]
+        name = "artifacts/report"
+    else:
+        head = src.refs.get("artifacts/big-a")
+        assert head is not None
+        victim = src.get_record(head).blob  # type: ignore[union-attr]
+        name = "artifacts/big-a"
+    assert victim is not None
+    corrupt(src, victim)
     with pytest.raises(SyncError, match=f"sync stopped: object '{victim}'.*is corrupt"):
         sync(src, dst)
-    assert dst.refs.get("artifacts/report") is None
+    dst = reopen(dst)
+    assert dst.refs.get(name) is None
     assert not dst.objects.exists(victim)
-    for name, value in dst.refs.iter_refs(""):
-        assert victim not in reachable(dst, [(name, value)])
+    for ref, value in dst.refs.iter_refs(""):
+        assert victim not in reachable(dst, [(ref, value)])
+    assert_valid(dst)
 
 
 def test_a_concurrent_writer_on_dst_loses_no_commit(pair: tuple[Catalog, Catalog]) -> None:
@@ -271,3 +295,26 @@ def test_same_catalog_and_missing_source_are_refused(tmp_path: Path) -> None:
         sync(str(tmp_path / "a"), str(tmp_path / "a"))
     with pytest.raises(Exception, match="no cairn catalog"):
         sync(str(tmp_path / "nothing"), str(tmp_path / "b"))
+
+
+def test_between_two_buckets_blobs_are_copied_inside_s3(s3_env: Any, moto_s3: Any) -> None:
+    from cairn.testing import S3Requests
+
+    src = Catalog.from_url(f"s3://{moto_s3.new_bucket()}/src")
+    dst = Catalog.from_url(f"s3://{moto_s3.new_bucket()}/dst")
+    ids = populate(src, "a")
+    blob = src.get_record(ids["big"]).blob  # type: ignore[union-attr]
+    assert blob is not None
+    blob_key = f"objects/{blob[:2]}/{blob[2:]}"
+    with S3Requests() as requests:
+        report = sync(src, dst)
+    assert (blob, "blob", len("a" * 70_000)) in report.objects
+    on_blob = [r for r in requests if r.key.endswith(blob_key)]
+    # A HEAD of the source (size, ETag, stored checksum) and one CopyObject: no GET, no
+    # upload of the bytes.
+    assert sorted(r.operation for r in on_blob) == ["CopyObject", "HeadObject"], on_blob
+    copy = next(r for r in on_blob if r.operation == "CopyObject")
+    assert copy.header("x-amz-checksum-algorithm") == "SHA256"
+    assert copy.header("If-None-Match") == "*"
+    assert reopen(dst).artifacts.get(ids["big"]).data == "a" * 70_000  # type: ignore[union-attr]
+    assert_valid(reopen(dst))

@@ -57,6 +57,7 @@ from cairn.errors import (
     WrongTypeError,
 )
 from cairn.objects import LocalObjectStore, MemoryObjectStore, ObjectId
+from cairn.objects._s3 import S3ObjectStore
 
 if TYPE_CHECKING:
     from cairn.catalog._catalog import Catalog
@@ -74,8 +75,10 @@ _LIST_DST_ABOVE = 256
 _NAMESPACES = ("deleted", "keyless", "artifacts", "runs", "assets", "progress")
 
 _Decide = Callable[[ObjectId], tuple[str, ObjectId, bool]]
-ProgressCallback = Callable[[int, int], None]
-"""Called as objects are copied, with the objects and bytes copied so far in this pass."""
+ProgressCallback = Callable[[int, int, int], None]
+"""Called as objects are found and copied: ``(objects copied, bytes copied, objects found)``
+so far in this pass, where *found* counts the objects known to need copying; it grows as the
+walk of SRC goes on, so it is a total that becomes exact when the walk ends."""
 
 
 class SyncError(CatalogError):
@@ -198,7 +201,8 @@ def sync(
         both: then sync ``dst`` into ``src`` too, after which both hold the same refs.
         dry_run: work out what would be copied and which refs would change; write nothing.
         jobs: how many transfers run at once (default 16 when a side is remote, else 4).
-        progress: called with (objects, bytes) copied so far, as objects are copied.
+        progress: called with (objects copied, bytes copied, objects found to copy) so far,
+            as objects are found and copied (see :data:`ProgressCallback`).
 
     Returns:
         What was done (see :class:`SyncReport`).
@@ -249,6 +253,14 @@ class _Pass:
         self.unknown = 0
         self.dst_values: dict[str, ObjectId | None] = {}  # DST refs as this pass knows them
         self.src_deleted: set[str] = set()
+        self.found = 0  # objects found to need copying
+        self.src_first = _is_remote(dst) and not _is_remote(src)
+        # Blobs are copied inside S3 when both sides are S3 (behind one endpoint, as tried).
+        self.server_side = (
+            not dry_run
+            and isinstance(src.objects, S3ObjectStore)
+            and isinstance(dst.objects, S3ObjectStore)
+        )
 
     # -- the pass ---------------------------------------------------------------------------
 
@@ -369,14 +381,16 @@ class _Pass:
         self.listed = True
 
     def read(self, oid: ObjectId) -> AnyRecord:
-        """Return record ``oid``: read in this pass, else from DST, else from SRC."""
+        """Return record ``oid``: read in this pass, else from either side."""
         rec = self.records.get(oid)
         if rec is not None:
             return rec
+        # The same bytes either side (content addressing): ask the cheaper side first.
+        first, second = (self.src, self.dst) if self.src_first else (self.dst, self.src)
         try:
-            rec = self.dst.get_record(oid)
+            rec = first.get_record(oid)
         except ObjectNotFoundError:
-            rec = self.src.get_record(oid)
+            rec = second.get_record(oid)
         self.records[oid] = rec
         return rec
 
@@ -433,6 +447,9 @@ class _Pass:
         oid, blob, optional = item
         if self._has(oid):
             return None
+        self._found()
+        if blob and self.server_side and self._copy_inside(oid, optional):
+            return oid, None, []
         try:
             data = self.src.objects.get(oid)
         except CorruptObjectError as exc:
@@ -460,17 +477,48 @@ class _Pass:
         children = [(link.oid, link.blob, link.optional) for link in links(rec)]
         return oid, data, children
 
+    def _copy_inside(self, oid: ObjectId, optional: bool) -> bool:
+        """Copy blob ``oid`` inside S3 (see ``S3ObjectStore.copy_from``); False: not here."""
+        src, dst = self.src.objects, self.dst.objects
+        assert isinstance(src, S3ObjectStore) and isinstance(dst, S3ObjectStore)
+        try:
+            size = dst.copy_from(src, oid)
+        except CorruptObjectError as exc:
+            raise SyncError(
+                f"sync stopped: {exc} (on the source {self.src.url!r}); nothing that reaches "
+                f"it was written to {self.dst.url!r}"
+            ) from exc
+        except ObjectNotFoundError:
+            if optional:
+                return True  # a reclaimed parent of a deleted version: nothing to copy
+            raise
+        if size is None:
+            self.server_side = False  # not possible between these two: through the client
+            return False
+        self._count(oid, size, BLOB)
+        return True
+
     def _put(self, oid: ObjectId, data: bytes, kind: str) -> None:
         if not self.dry_run:
             self.dst.objects.put(data)
+        self._count(oid, len(data), kind)
+
+    def _found(self) -> None:
+        with self.lock:
+            self.found += 1
+            if self.progress is not None:
+                r = self.report
+                self.progress(r.objects_copied, r.bytes_copied, self.found)
+
+    def _count(self, oid: ObjectId, size: int, kind: str) -> None:
         with self.lock:
             self.present.add(oid)
             r = self.report
             r.objects_copied += 1
-            r.bytes_copied += len(data)
-            r.objects.append((oid, kind, len(data)))
+            r.bytes_copied += size
+            r.objects.append((oid, kind, size))
             if self.progress is not None:
-                self.progress(r.objects_copied, r.bytes_copied)
+                self.progress(r.objects_copied, r.bytes_copied, max(self.found, r.objects_copied))
 
     def _write_records(self, pending: dict[ObjectId, tuple[bytes, list[ObjectId]]]) -> None:
         """Write ``pending`` records so that each comes after every record it links to."""

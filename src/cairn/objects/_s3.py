@@ -19,13 +19,14 @@ cairn`` stays fast and s3fs stays an optional extra (``pip install 'cairn[s3]'``
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from cairn.errors import InvalidURLError, ObjectNotFoundError, StorageError
+from cairn.errors import CorruptObjectError, InvalidURLError, ObjectNotFoundError, StorageError
 from cairn.objects._base import ObjectStore
 from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
 
@@ -171,6 +172,7 @@ class S3Location:
         self.fs = fs
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._endpoint_url: str | None = None
 
     def __repr__(self) -> str:
         return f"S3Location({self.url()!r})"
@@ -256,6 +258,15 @@ class S3Location:
             if exc.status == 404:
                 return None
             raise
+
+    def endpoint(self) -> str:
+        """Return the endpoint URL this location's client sends its requests to."""
+        if self._endpoint_url is None:
+            self._endpoint_url = str(self._sync("connect", "", self._endpoint))
+        return self._endpoint_url
+
+    async def _endpoint(self) -> str:
+        return str((await self._client()).meta.endpoint_url)
 
     def pages(self, prefix: str, delimiter: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield the pages of a ``ListObjectsV2`` of the keys that start with ``prefix``.
@@ -467,6 +478,13 @@ _HINTS = {
 }
 
 
+def _hex(checksum: str) -> str:
+    """Return a base64 SHA-256 checksum (as S3 reports it) in hex, as object ids are."""
+    try:
+        return base64.b64decode(checksum).hex()
+    except ValueError:
+        return checksum
+
 def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -562,6 +580,73 @@ class S3ObjectStore(ObjectStore):
             raise StorageError(
                 f"could not store object {oid!r} at {self.describe(oid)!r}: {exc}"
             ) from exc
+
+    def copy_from(self, source: S3ObjectStore, oid: str) -> int | None:
+        """Copy object ``oid`` from ``source`` inside S3 (no bytes through this machine).
+
+        For sync between two S3 catalogs behind one endpoint. One ``HEAD`` of the source
+        gives the object's size and ETag (and the SHA-256 S3 keeps, if it was stored with
+        one: a mismatch stops here, before anything is written). Then one ``CopyObject``,
+        pinned to that ETag (``x-amz-copy-source-if-match``), created only if the key is free
+        (``If-None-Match: *``) and asking S3 for the SHA-256 of the bytes it copied
+        (``x-amz-checksum-algorithm``), which must equal the id: otherwise the copy is
+        deleted at once and :class:`~cairn.errors.CorruptObjectError` raised. No ref reaches
+        a copy before it is verified (sync moves refs last), so a corrupt object never
+        becomes part of the destination.
+
+        Returns:
+            The object's size, or None when the copy cannot be made here (the endpoints
+            differ, access is denied across the two buckets, or the store does not report
+            the checksum): the caller then copies through the client, which verifies the
+            bytes itself.
+
+        Raises:
+            ObjectNotFoundError: ``source`` has no such object.
+            CorruptObjectError: the source's bytes do not hash to ``oid``.
+        """
+        oid = self._check(oid)
+        if self.location.endpoint() != source.location.endpoint():
+            return None
+        expected = base64.b64encode(bytes.fromhex(oid)).decode("ascii")
+        src_key = source._key(oid)
+        try:
+            head = source.location.call("head_object", Key=src_key, ChecksumMode="ENABLED")
+        except S3RequestError as exc:
+            if exc.status == 404:
+                raise ObjectNotFoundError(oid, source.describe(oid)) from exc
+            raise
+        stored = head.get("ChecksumSHA256")
+        if stored and "-" not in stored and stored != expected:
+            raise CorruptObjectError(oid, _hex(stored), source.describe(oid))
+        size = int(head.get("ContentLength", 0))
+        try:
+            result = self.location.call(
+                "copy_object",
+                Key=self._key(oid),
+                CopySource={"Bucket": source.location.bucket, "Key": src_key},
+                CopySourceIfMatch=head.get("ETag", ""),
+                ChecksumAlgorithm="SHA256",
+                IfNoneMatch="*",
+            )
+        except S3RequestError as exc:
+            if exc.status == 412 and self.location.head(self._key(oid)) is not None:
+                return size  # already stored, by the same bytes
+            if exc.status in (403, 501) or exc.code in ("NotImplemented", "InvalidRequest"):
+                return None
+            raise
+        got = result.get("CopyObjectResult", {})
+        copied = got.get("ChecksumSHA256")
+        if copied == expected:
+            return size
+        # Wrong bytes, or no checksum to tell: remove exactly this copy, and refuse (wrong)
+        # or leave the object to the caller's verified copy through the client (unknown).
+        try:
+            self.location.call("delete_object", Key=self._key(oid), IfMatch=got.get("ETag", ""))
+        except S3RequestError:
+            pass  # unreachable from any ref either way; gc reclaims it
+        if copied:
+            raise CorruptObjectError(oid, _hex(copied), source.describe(oid))
+        return None
 
     def get(self, oid: str) -> bytes:
         # docstring inherited

@@ -80,6 +80,7 @@ class S3RefStore(RefStore):
     def __init__(self, location: S3Location) -> None:
         self.location = location
         self._seen: dict[RefName, tuple[ObjectId, str]] = {}
+        self._listed: dict[RefName, str] = {}  # ETags from the last listing (no values)
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -96,6 +97,7 @@ class S3RefStore(RefStore):
 
     def _remember(self, ref: RefName, value: ObjectId | None, etag: str | None) -> None:
         with self._lock:
+            self._listed.pop(ref, None)
             if value is None or not etag:
                 self._seen.pop(ref, None)
             else:
@@ -104,13 +106,17 @@ class S3RefStore(RefStore):
     def _etag_holding(self, ref: RefName, value: ObjectId) -> str | None:
         """Return the ETag of ``ref`` if it holds ``value`` (as far as we know), else None.
 
-        From the cache when it says ``ref`` holds ``value`` (if it has moved since, the
-        conditional request that uses the ETag is refused); otherwise from a read.
+        From the cache when it says ``ref`` holds ``value``, or from the last listing when
+        the ETag it gave is the one a ref holding ``value`` has (if the ref has moved since,
+        the conditional request that uses the ETag is refused); otherwise from a read.
         """
         with self._lock:
             seen = self._seen.get(ref)
+            listed = self._listed.get(ref)
         if seen is not None and seen[0] == value:
             return seen[1]
+        if listed is not None and listed.strip('"') == self.value_token(value):
+            return listed
         current, etag = self._read(ref)
         return etag if current == value else None
 
@@ -224,6 +230,11 @@ class S3RefStore(RefStore):
         See :meth:`RefStore.iter_tokens`; the ETag is given without its quotes.
         """
         for ref, etag in self._list(prefix):
+            with self._lock:
+                self._listed[ref] = etag
+                seen = self._seen.get(ref)
+                if seen is not None and seen[1] != etag:
+                    del self._seen[ref]  # moved since we last read or wrote it
             yield ref, etag.strip('"')
 
     def value_token(self, value: ObjectId) -> str:
