@@ -45,7 +45,7 @@ Jobs = Annotated[
 def _run(src: str, dst: str, *, both: bool, dry_run: bool, json: bool, jobs: int | None) -> None:
     from cairn.catalog import sync as do_sync
 
-    bar = None if json or dry_run or not sys.stdout.isatty() else _Bar()
+    bar = None if json or dry_run or not sys.stderr.isatty() else _Bar()
     try:
         report = do_sync(
             src, dst, both=both, dry_run=dry_run, jobs=jobs,
@@ -61,20 +61,35 @@ def _run(src: str, dst: str, *, both: bool, dry_run: bool, json: bool, jobs: int
 
 
 class _Bar:
-    """A rich progress line: objects and bytes copied so far (totals are not known ahead)."""
+    """A rich progress bar on stderr: objects copied of those found so far, and bytes.
+
+    The total grows while sync walks the source (it finds what to copy as it goes) and is
+    exact once the walk ends.
+    """
 
     def __init__(self) -> None:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            transient=True,
+            SpinnerColumn(), TextColumn("copying"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("objects, {task.description}"), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
         )  # fmt: skip
-        self.task = self.progress.add_task("copying", total=None)
+        self.task = self.progress.add_task(_size(0), total=None)
         self.progress.start()
 
-    def update(self, objects: int, size: int) -> None:
-        self.progress.update(self.task, description=f"{objects:,} objects, {_size(size)}")
+    def update(self, objects: int, size: int, found: int) -> None:
+        self.progress.update(
+            self.task, completed=objects, total=found, description=_size(size)
+        )
 
     def stop(self) -> None:
         self.progress.stop()
