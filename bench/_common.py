@@ -101,6 +101,16 @@ GOALS: dict[str, list[Goal]] = {
         Goal("threads_8_speedup", ("throughput",), "speedup_8", ">=", 4.0),
         Goal("upload_200mb_memory", ("upload_200mb",), "ratio", "<", 1.0),
     ],
+    # (g) Sync (issue 5): a first sync local -> S3 against s3fs uploading the same files; a
+    # no-op re-sync of 10,000 objects and ~1,000 refs; a sync after 100 new commits.
+    "sync": [
+        Goal("first_sync_vs_s3fs", ("first_sync",), "ratio", "<=", 1.5),
+        Goal("noop_resync", ("noop_resync",), "requests", "<=", 25, "requests"),
+        Goal("after_100_copies", ("after_100_commits",), "objects_copied", "<=", 100, "objects"),
+        Goal(
+            "after_100_other", ("after_100_commits",), "other_requests", "<=", 25, "requests"
+        ),
+    ],
 }
 
 
@@ -238,3 +248,57 @@ def cairn_version() -> str:
     import cairn
 
     return str(cairn.__version__)
+
+
+# -- S3 (moto's server, in a process of its own) ------------------------------------------
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+# A child process that runs moto's S3 server on a free port and prints the port.
+MOTO_CHILD = """
+import sys, time
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """This process's environment without AWS_* and CAIRN_* settings, pointed at ``endpoint``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CAIRN_"))}
+    env.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
+    return env
+
+
+def start_process(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Start a helper process that prints its port or URL first; return it and that line."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=aws_env(""))
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"{argv[:3]} did not start")
+    return proc, line
+
+
+def create_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=name)

@@ -24,6 +24,7 @@ BENCHES = {
     "table_memory": ("table_memory.py", 300),
     "runtime": ("runtime.py", 300),
     "s3": ("s3.py", 900),
+    "sync": ("sync.py", 1500),
 }
 
 

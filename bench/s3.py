@@ -38,56 +38,8 @@ from typing import Any
 
 import _common
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 LISTING_KEYS = 2500
 LATENCY = 0.05
-
-_MOTO_CHILD = """
-import sys, time
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-def _env(endpoint: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CAIRN_"))}
-    env.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
-    return env
-
-
-def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """Start a helper process that prints its port or URL first; return it and that line."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=_env(""))
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line:
-        proc.kill()
-        raise RuntimeError(f"{argv[:3]} did not start")
-    return proc, line
-
-
-def _bucket(endpoint: str, name: str) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket=name)
 
 
 # -- 1. request counts ----------------------------------------------------------------------
@@ -110,11 +62,11 @@ def request_counts() -> dict[str, Any]:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     saved_env = dict(os.environ)
-    os.environ.update(_env(endpoint))
+    os.environ.update(_common.aws_env(endpoint))
     out: dict[str, Any] = {}
     tmp = tempfile.mkdtemp(prefix="cairn-bench-s3-")
     try:
-        _bucket(endpoint, "cairn-bench")
+        _common.create_bucket(endpoint, "cairn-bench")
         url = "s3://cairn-bench/catalog"
         with S3Requests() as requests:
 
@@ -239,7 +191,7 @@ def request_counts() -> dict[str, Any]:
             local.artifacts.list_latest()  # writes the listing index
             _common.log(f"built a {LISTING_KEYS}-key catalog; storing it in moto")
             backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
-            _bucket(endpoint, "cairn-bench-ls")
+            _common.create_bucket(endpoint, "cairn-bench-ls")
             root = Path(tmp) / "local"
             for path in root.rglob("*"):
                 if path.is_file() and not path.name.endswith(".lock"):
@@ -327,14 +279,14 @@ def commit_rate(
 
 
 def throughput(moto_url: str, commits: int, rounds: int) -> dict[str, Any]:
-    proxy, proxy_url = _start(
+    proxy, proxy_url = _common.start_process(
         [sys.executable, "-c", "from cairn.testing._faults import main; main()",
          "--upstream", moto_url, "--latency", str(LATENCY)]
     )  # fmt: skip
     saved_env = dict(os.environ)
-    os.environ.update(_env(moto_url))
+    os.environ.update(_common.aws_env(moto_url))
     try:
-        _bucket(moto_url, "cairn-bench-tput")
+        _common.create_bucket(moto_url, "cairn-bench-tput")
         url = "s3://cairn-bench-tput/catalog"
         options = {"endpoint_url": proxy_url}
         from cairn.catalog import Catalog
@@ -424,12 +376,12 @@ def upload_memory(size: int) -> dict[str, Any]:
         del table
         blob = os.path.getsize(path)
         _common.log(f"wrote a {blob / 1e6:.0f} MB Parquet file")
-        _bucket(endpoint, "cairn-bench-upload")
+        _common.create_bucket(endpoint, "cairn-bench-upload")
         out: dict[str, Any] = {"blob_bytes": blob}
         for how in ("cairn", "s3fs"):
             proc = subprocess.run(
                 [sys.executable, __file__, "--upload-child", how, path],
-                env=_env(endpoint),
+                env=_common.aws_env(endpoint),
                 capture_output=True,
                 text=True,
                 timeout=600,
@@ -478,7 +430,7 @@ def main() -> None:
             _common.log(f"  {name}: {entry['count']}  {entry['requests']}")
 
     _common.log(f"throughput behind {LATENCY * 1000:.0f} ms of latency")
-    moto, port = _start([sys.executable, "-c", _MOTO_CHILD])
+    moto, port = _common.start_process([sys.executable, "-c", _common.MOTO_CHILD])
     try:
         result["throughput"] = throughput(f"http://127.0.0.1:{port}", commits, rounds)
     finally:
