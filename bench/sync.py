@@ -48,8 +48,9 @@ def build(root: Path, objects: int) -> Any:
             cat.artifacts.create("table", json.dumps([{"i": i, "v": i * 2}]), key=key)
             n += 1
         if i % 2 == 0:
-            cat.assets.record([f"s3://lake/a{i % assets}.csv"], status="succeeded",
-                              upstream=[f"s3://lake/a{(i + 1) % assets}.csv"])
+            a = (i // 2) % assets
+            cat.assets.record([f"s3://lake/a{a}.csv"], status="succeeded",
+                              upstream=[f"s3://lake/a{(a + 1) % assets}.csv"])
             n += 1
         if i % 97 == 0:
             cat.assets.record([f"s3://lake/m{i}.csv", f"s3://lake/n{i}.csv"],
