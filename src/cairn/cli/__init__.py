@@ -9,6 +9,7 @@ A thin typer shell over :mod:`cairn.catalog`, one module per noun:
 * ``cairn run ls | show``: :mod:`cairn.cli.run`;
 * ``cairn index rebuild``: :mod:`cairn.cli.index`;
 * ``cairn sync``, ``push``, ``pull`` and ``clone``: :mod:`cairn.cli.sync`;
+* ``cairn ui`` and ``cairn ui export``: :mod:`cairn.cli.ui`;
 * ``cairn cat-object`` and ``cairn show-ref`` (plumbing): :mod:`cairn.cli.plumbing`.
 
 Options used by several commands live in :mod:`cairn.cli._options`; the one place that turns
@@ -23,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact, asset, demo, index, init, plumbing, run, sync
+from cairn.cli import artifact, asset, demo, index, init, plumbing, run, sync, ui
 from cairn.cli._errors import CairnGroup
 from cairn.cli._options import CatalogOption, State
 
@@ -83,6 +84,7 @@ app.add_typer(artifact.app, name="artifact")
 app.add_typer(asset.app, name="asset")
 app.add_typer(run.app, name="run")
 app.add_typer(index.app, name="index")
+app.add_typer(ui.app, name="ui")
 app.command("sync", rich_help_panel="Sync")(sync.sync)
 app.command("push", rich_help_panel="Sync")(sync.push)
 app.command("pull", rich_help_panel="Sync")(sync.pull)
