@@ -111,6 +111,10 @@ GOALS: dict[str, list[Goal]] = {
             "after_100_other", ("after_100_commits",), "other_requests", "<=", 25, "requests"
         ),
     ],
+    # (i) gc of a 100,000-object local catalog with nothing to delete, as a whole process.
+    "gc": [
+        Goal("nothing_to_delete", ("cli",), "median_s", "<=", 5.0, "s"),
+    ],
 }
 
 

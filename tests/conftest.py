@@ -344,6 +344,23 @@ class MotoS3:
             for key, data in files.items():
                 backend.put_object(bucket, key, data)
 
+    def backdate(self, bucket: str, key: str, seconds: float) -> None:
+        """Make the object at ``key`` look stored ``seconds`` earlier (its LastModified).
+
+        S3 offers no way to set LastModified, so this reaches into moto's in-process
+        backend, as :meth:`put_direct` does: for testing what depends on objects' ages.
+        """
+        import datetime
+
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+        with self.app.lock:
+            entry = backend.get_object(bucket, key)
+            assert entry is not None, key
+            entry.last_modified -= datetime.timedelta(seconds=seconds)
+
 
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[MotoS3]:

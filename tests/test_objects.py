@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import os
 import stat
 import subprocess
@@ -37,6 +38,10 @@ class TestMemoryObjectStore(ObjectStoreTests):
         assert isinstance(store, MemoryObjectStore)
         store._corrupt(oid, data)
 
+    def backdate(self, store: ObjectStore, oid: ObjectId, seconds: float) -> None:
+        assert isinstance(store, MemoryObjectStore)
+        store._backdate(oid, seconds)
+
 
 class TestFsspecObjectStore(ObjectStoreTests):
     @pytest.fixture
@@ -53,6 +58,12 @@ class TestFsspecObjectStore(ObjectStoreTests):
         assert isinstance(store, FsspecObjectStore)
         store.fs.pipe_file(store._path(oid), data)
 
+    def backdate(self, store: ObjectStore, oid: ObjectId, seconds: float) -> None:
+        # fsspec's memory file system dates a file by its "created" time
+        assert isinstance(store, FsspecObjectStore)
+        entry = store.fs.store[store._path(oid)]
+        entry.created -= datetime.timedelta(seconds=seconds)
+
 
 class TestLocalObjectStore(ObjectStoreTests):
     def make_store(self, tmp_path: Path) -> ObjectStore:
@@ -63,6 +74,12 @@ class TestLocalObjectStore(ObjectStoreTests):
         path = store._path(oid)
         os.chmod(path, 0o644)  # objects are written read-only
         path.write_bytes(data)
+
+    def backdate(self, store: ObjectStore, oid: ObjectId, seconds: float) -> None:
+        assert isinstance(store, LocalObjectStore)
+        path = store._path(oid)
+        st = path.stat()
+        os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))
 
     def test_no_temporary_files_remain(self, store: LocalObjectStore, tmp_path: Path) -> None:
         source = tmp_path / "source.bin"

@@ -22,8 +22,8 @@ PUBLIC = {
     ],
     "cairn.objects": [
         "HASH_ALGORITHM", "MIN_PREFIX", "FsspecObjectStore", "LocalObjectStore",
-        "MemoryObjectStore", "ObjectId", "ObjectStore", "S3ObjectStore", "check_object_id",
-        "check_prefix", "id_to_path", "object_id",
+        "MemoryObjectStore", "ObjectId", "ObjectStat", "ObjectStore", "S3ObjectStore",
+        "check_object_id", "check_prefix", "id_to_path", "object_id",
     ],
     "cairn.refs": [
         "LocalRefStore", "MemoryRefStore", "RefName", "RefStore", "S3RefStore",

@@ -40,11 +40,17 @@ class TestS3ObjectStore(ObjectStoreTests):
     @pytest.fixture
     def store(self, s3_bucket: str, moto_s3: Any) -> ObjectStore:
         self.client = moto_s3.client()
+        self.moto_s3 = moto_s3
         return S3ObjectStore(_location(s3_bucket, "catalog/objects"))
 
     def corrupt(self, store: ObjectStore, oid: ObjectId, data: bytes) -> None:
         assert isinstance(store, S3ObjectStore)
         self.client.put_object(Bucket=store.location.bucket, Key=store._key(oid), Body=data)
+
+    def backdate(self, store: ObjectStore, oid: ObjectId, seconds: float) -> None:
+        # S3 has no way to set LastModified: reach into moto's in-process backend.
+        assert isinstance(store, S3ObjectStore)
+        self.moto_s3.backdate(store.location.bucket, store._key(oid), seconds)
 
     def test_objects_live_under_the_prefix_in_fanout_folders(
         self, store: S3ObjectStore, moto_s3: Any

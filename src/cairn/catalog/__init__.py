@@ -26,6 +26,7 @@ from cairn.catalog._assets import (
     validate_asset_properties,
 )
 from cairn.catalog._catalog import MARKER, Catalog
+from cairn.catalog._gc import GcError, GcReport, gc
 from cairn.catalog._index_runs import FoundRun, child_runs, find_run, top_level_runs
 from cairn.catalog._lineage import (
     AssetSummary,
@@ -67,6 +68,8 @@ __all__ = [
     "AssetSummary",
     "Catalog",
     "FoundRun",
+    "GcError",
+    "GcReport",
     "HistorySnapshot",
     "Lineage",
     "LineageGraph",
@@ -87,6 +90,7 @@ __all__ = [
     "decode_record",
     "encode_record",
     "find_run",
+    "gc",
     "asset_ref",
     "record_id",
     "sync",

@@ -23,7 +23,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -602,6 +602,44 @@ class Artifacts:
             self._drop_progress(oid)
         return len(removed)
 
+    def delete_versions(self, key: str, ids: Iterable[str]) -> list[ObjectId]:
+        """Delete the versions of ``key`` among ``ids`` at once; return those deleted.
+
+        One snapshot for them all, as :meth:`delete` writes for one (what ``cairn gc
+        --keep-versions`` uses). Ids that are not live versions of ``key`` are ignored;
+        deleting the latest version makes the newest one left the latest.
+        """
+        removed = self._rewrite(key, {ObjectId(i) for i in ids})
+        for oid in removed:
+            self._drop_progress(oid)
+        return removed
+
+    def snapshot_without(
+        self, key: str, head: ObjectId, ids: Iterable[str]
+    ) -> tuple[list[ObjectId], HistorySnapshot | None]:
+        """Return what deleting ``ids`` from the history at ``head`` would remove and write.
+
+        The versions among ``ids`` that the history has, and the snapshot that would replace
+        ``head`` (None when there is nothing to delete); nothing is written.
+        """
+        return self._without(key, head, {ObjectId(i) for i in ids})
+
+    def _without(
+        self, key: str, head: ObjectId, remove: set[ObjectId] | None
+    ) -> tuple[list[ObjectId], HistorySnapshot | None]:
+        versions, removed, head_created = self._state(head)
+        gone = [v for v in versions if remove is None or v in remove]
+        if not gone:
+            return [], None
+        snapshot = HistorySnapshot(
+            key=key,
+            created=_later(utcnow(), head_created),
+            versions=[v for v in versions if v not in gone],
+            removed=sorted(set(removed) | set(gone)),
+            bases=[head],
+        )
+        return gone, snapshot
+
     def _rewrite(self, key: str, remove: set[ObjectId] | None) -> list[ObjectId]:
         """Replace ``key``'s history by a snapshot without ``remove`` (None: all versions)."""
         cat = self._catalog
@@ -611,17 +649,9 @@ class Artifacts:
             head = self._head(key)
             if head is None:
                 return []
-            versions, removed, head_created = self._state(head)
-            gone = [v for v in versions if remove is None or v in remove]
-            if not gone:
+            gone, snapshot = self._without(key, head, remove)
+            if snapshot is None:
                 return []
-            snapshot = HistorySnapshot(
-                key=key,
-                created=_later(utcnow(), head_created),
-                versions=[v for v in versions if v not in gone],
-                removed=sorted(set(removed) | set(gone)),
-                bases=[head],
-            )
             oid = cat.put_record(snapshot)
             if cat.refs.set_if_equals(ref, head, oid):
                 self._views[key] = (oid, snapshot.created)
@@ -861,7 +891,10 @@ class Artifacts:
         deleted = {oid for _, oid in cat.refs.iter_refs("deleted/")}
         out = []
         for oid in ids - deleted:
-            rec = cat.get_record(oid)
+            try:
+                rec = cat.get_record(oid)
+            except ObjectNotFoundError:
+                continue  # a run lists a keyed version that was deleted and reclaimed by gc
             if isinstance(rec, ArtifactVersion) and rec.key is None:
                 out.append(self._response(oid, rec))
         out.sort(key=lambda a: (a.created, a.id), reverse=True)
@@ -872,7 +905,10 @@ class Artifacts:
         run = self._catalog.runs.get(run_id)
         out = []
         for oid in run.artifacts:
-            rec = self._catalog.get_record(oid)
+            try:
+                rec = self._catalog.get_record(oid)
+            except ObjectNotFoundError:
+                continue  # deleted, and reclaimed by gc
             if isinstance(rec, ArtifactVersion) and self._is_live(oid, rec):
                 out.append(self._response(oid, rec))
         return out

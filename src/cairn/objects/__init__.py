@@ -11,7 +11,7 @@ Example:
     b'hello'
 """
 
-from cairn.objects._base import ObjectStore
+from cairn.objects._base import ObjectStat, ObjectStore
 from cairn.objects._fsspec import FsspecObjectStore
 from cairn.objects._ids import (
     HASH_ALGORITHM,
@@ -33,6 +33,7 @@ __all__ = [
     "LocalObjectStore",
     "MemoryObjectStore",
     "ObjectId",
+    "ObjectStat",
     "ObjectStore",
     "S3ObjectStore",
     "check_object_id",

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from cairn.errors import CorruptObjectError
 from cairn.objects._ids import ObjectId, check_object_id, check_prefix, object_id
 
-__all__ = ["ObjectStore"]
+__all__ = ["ObjectStat", "ObjectStore"]
 
 _CHUNK = 1 << 20
+
+
+class ObjectStat(NamedTuple):
+    """One stored object as a listing sees it (what garbage collection needs to know)."""
+
+    oid: ObjectId
+    size: int
+    """The object's size in bytes."""
+    mtime: float
+    """When the object was stored or last freshened, in seconds since the Unix epoch, on the
+    store's own clock (:meth:`ObjectStore.now`)."""
 
 
 class ObjectStore(ABC):
@@ -29,6 +42,11 @@ class ObjectStore(ABC):
       match, before anyone decodes them.
     * A missing object raises :class:`~cairn.errors.ObjectNotFoundError`.
     * Ids are checked before any path is built from them.
+    * **Freshening.** :meth:`put` (and :meth:`put_file`) of bytes that are already stored
+      makes the object's modification time (:attr:`ObjectStat.mtime`) now, as git does for
+      loose objects. Garbage collection deletes only unreachable objects older than its grace
+      period; a writer that finds its bytes already stored (perhaps as garbage) is about to
+      make a ref reach them, and freshening keeps gc off the object until the ref has moved.
     """
 
     @abstractmethod
@@ -58,6 +76,46 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, oid: str) -> bool:
         """Remove object ``oid`` and return whether it was there (for garbage collection)."""
+
+    @abstractmethod
+    def iter_stats(self, prefix: str = "") -> Iterator[ObjectStat]:
+        """Yield the id, size and modification time of every stored object, in no order.
+
+        Only objects whose id starts with ``prefix``; one listing, as :meth:`iter_ids`.
+        """
+
+    def now(self) -> float:
+        """Return the current time on the clock that stamps :attr:`ObjectStat.mtime`.
+
+        Garbage collection compares object times with this, not with its own machine's
+        clock, which may be ahead of the store's. The default is this machine's clock.
+        """
+        return time.time()
+
+    @abstractmethod
+    def delete_stale(self, oids: Iterable[str], before: float) -> Iterator[ObjectId]:
+        """Delete each object of ``oids`` last stored or freshened before ``before``.
+
+        Garbage collection's sweep. ``before`` is a time on :meth:`now`'s clock; an object
+        stored or freshened at or after it is kept. Yields the id of each object deleted, as
+        it goes. Where a store can check an object's time as it deletes it
+        (:attr:`checks_time_on_delete`), an object a writer freshened since it was listed
+        survives, and an id that is not stored is skipped; where it cannot (S3 deletes up to
+        1,000 keys a request, and does not say which were there), the caller must have
+        listed the objects just before.
+        """
+
+    checks_time_on_delete: bool = True
+    """Whether :meth:`delete_stale` checks each object's time at the moment it deletes it."""
+
+    def remove_leftovers(self, before: float, *, dry_run: bool = False) -> int:
+        """Remove what interrupted writes left behind, if begun before ``before``.
+
+        Temporary files of a writer killed mid-write, multipart uploads never completed:
+        never objects, never read. With ``dry_run``, only count them. Returns how many there
+        were. The default (a store that leaves nothing behind) returns 0.
+        """
+        return 0
 
     @abstractmethod
     def describe(self, oid: str) -> str:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cairn.errors import ObjectNotFoundError, StorageError
-from cairn.objects._base import ObjectStore
+from cairn.objects._base import ObjectStat, ObjectStore
 from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
 
 __all__ = ["LocalObjectStore"]
 
 _TMP_PREFIX = ".tmp-"
 _CHECK_FIRST = 64 * 1024
+_READ_FIRST = 64 * 1024
 
 
 class LocalObjectStore(ObjectStore):
@@ -30,6 +32,12 @@ class LocalObjectStore(ObjectStore):
     expose a half-written file: the first link wins and the other sees "exists", which for
     content-addressed data is success. Where hard links are not supported, ``os.replace``
     (atomic, and harmless because both writers hold identical bytes) is used instead.
+
+    A writer that finds its object already stored freshens it (``os.utime``: its mtime
+    becomes now), and garbage collection checks that time as it deletes: it first renames
+    the object to a temporary name, so that no writer can freshen it unseen, then reads its
+    mtime and puts it back if it was freshened since it was listed. A writer that comes
+    while the object is away finds no file and stores it again.
 
     Args:
         root: the folder that holds the fan-out folders (a catalog's ``objects/``).
@@ -54,9 +62,9 @@ class LocalObjectStore(ObjectStore):
         # docstring inherited
         oid = object_id(data)
         final = self._file(oid)
-        # Records carry a nonce, so they are almost always new: stat first only where the
-        # write it may save is worth more than the stat (large payloads stored twice).
-        if len(data) >= _CHECK_FIRST and os.path.exists(final):
+        # Records carry a nonce, so they are almost always new: look first only where the
+        # write it may save is worth more than the system call (large payloads stored twice).
+        if len(data) >= _CHECK_FIRST and _freshen(final):
             return oid
         self._write_new(oid, final, data)
         return oid
@@ -78,7 +86,7 @@ class LocalObjectStore(ObjectStore):
                     os.fsync(dst.fileno())
             oid = ObjectId(h.hexdigest())
             final = self._path(oid)
-            if not final.exists():
+            if not _freshen(final):
                 final.parent.mkdir(parents=True, exist_ok=True)
                 self._publish(tmp, final)
         except OSError as exc:
@@ -125,22 +133,29 @@ class LocalObjectStore(ObjectStore):
 
     @staticmethod
     def _publish(tmp: str | Path, final: str | Path) -> None:
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            pass  # another writer stored the same bytes first: success
-        except OSError:
-            # No hard links here (some network and FUSE file systems): replace is atomic
-            # too, and both writers hold the same bytes.
-            os.replace(tmp, final)
+        while True:
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                # Stored already (by another writer, or long ago): success, once freshened.
+                # If gc removed it since the link failed, link again.
+                if _freshen(final):
+                    return
+                if not os.path.exists(final):
+                    continue
+                os.replace(tmp, final)  # not ours to touch: our copy is fresh
+            except OSError:
+                # No hard links here (some network and FUSE file systems): replace is atomic
+                # too, and both writers hold the same bytes.
+                os.replace(tmp, final)
+            return
 
     def get(self, oid: str) -> bytes:
         # docstring inherited
         oid = self._check(oid)
         path = self._file(oid)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = _read_file(path)
         except FileNotFoundError:
             raise ObjectNotFoundError(oid, path) from None
         except OSError as exc:
@@ -153,6 +168,20 @@ class LocalObjectStore(ObjectStore):
 
     def iter_ids(self, prefix: str = "") -> Iterator[ObjectId]:
         # docstring inherited
+        for oid, _ in self._scan(prefix):
+            yield oid
+
+    def iter_stats(self, prefix: str = "") -> Iterator[ObjectStat]:
+        # docstring inherited
+        for oid, entry in self._scan(prefix):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # deleted while we listed
+            yield ObjectStat(oid, st.st_size, st.st_mtime)
+
+    def _scan(self, prefix: str) -> Iterator[tuple[ObjectId, os.DirEntry[str]]]:
+        """Yield each stored object whose id starts with ``prefix``, and its folder entry."""
         if len(prefix) >= 2:
             folders = [prefix[:2]]
         else:
@@ -173,7 +202,7 @@ class LocalObjectStore(ObjectStore):
                     if name.startswith(rest_prefix) and not name.startswith(_TMP_PREFIX):
                         oid = path_to_id(fanout, name)
                         if oid is not None:
-                            yield oid
+                            yield oid, entry
 
     def delete(self, oid: str) -> bool:
         # docstring inherited
@@ -183,6 +212,78 @@ class LocalObjectStore(ObjectStore):
             return False
         return True
 
+    def now(self) -> float:
+        """Return the time the file system stamps on a file made now.
+
+        That is the clock objects' mtimes come from: the server's on a network file
+        system, and on Linux the kernel's coarse clock, which lags ``time.time()`` by a few
+        milliseconds (a file written just after ``time.time()`` may carry an earlier mtime).
+        Falls back to ``time.time()`` where no file can be made (a read-only catalog).
+        """
+        probe = f"{self._root}/{_TMP_PREFIX}clock-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except OSError:
+            return time.time()
+        try:
+            return os.fstat(fd).st_mtime
+        finally:
+            os.close(fd)
+            _unlink_quietly(probe)
+
+    def delete_stale(self, oids: Iterable[str], before: float) -> Iterator[ObjectId]:
+        # docstring inherited
+        # The object is renamed away first and its time read from the renamed file: a
+        # writer's os.utime either came before the rename (and shows) or finds no file and
+        # stores the object again. Either way no freshened object is lost.
+        for oid in oids:
+            oid = self._check(oid)
+            final = self._file(oid)
+            held = f"{self._root}/{oid[:2]}/{_TMP_PREFIX}gc-{secrets.token_hex(8)}"
+            try:
+                os.rename(final, held)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"could not delete object at {final!r}: {exc}") from exc
+            try:
+                fresh = os.stat(held).st_mtime >= before
+                if fresh:
+                    os.replace(held, final)  # freshened meanwhile: put it back
+                    continue
+            finally:
+                _unlink_quietly(held)
+            yield oid
+
+    def remove_leftovers(self, before: float, *, dry_run: bool = False) -> int:
+        """Remove temporary files older than ``before`` (of writers killed mid-write).
+
+        Temporary names start with ``.tmp-``, in the objects folder or a fan-out folder. A
+        writer still writing keeps its file's mtime current, so only an abandoned file ages.
+        """
+        count = 0
+        try:
+            folders = [self._root] + [e.path for e in os.scandir(self._root) if e.is_dir()]
+        except FileNotFoundError:
+            return 0
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not entry.name.startswith(_TMP_PREFIX):
+                    continue
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime >= before:
+                        continue
+                except FileNotFoundError:
+                    continue
+                count += 1
+                if not dry_run:
+                    _unlink_quietly(entry.path)
+        return count
+
     def describe(self, oid: str) -> str:
         # docstring inherited
         return str(self.root / oid[:2] / oid[2:])
@@ -191,6 +292,39 @@ class LocalObjectStore(ObjectStore):
 def _read_only(path: str, flags: int) -> int:
     # Objects are never rewritten in place: create them read-only, as put() does.
     return os.open(path, flags, 0o444)
+
+
+def _read_file(path: str) -> bytes:
+    """Return the bytes of the file at ``path``.
+
+    Plain system calls: a record (almost always under 64 KiB) costs one ``read``, without
+    the buffered file object ``open`` makes, which is most of the time of reading a small
+    file (fsck and gc read every record of a catalog). A bigger file is read whole by
+    ``FileIO.readall`` from the start again, which sizes its buffer once (no second copy).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        data = os.read(fd, _READ_FIRST)
+        if len(data) < _READ_FIRST:
+            return data
+        os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            return f.readall()
+    finally:
+        os.close(fd)
+
+
+def _freshen(path: str | Path) -> bool:
+    """Make the mtime of the object at ``path`` now; return False if there is none.
+
+    Also False when the file is not ours to touch (a catalog shared between users): the
+    caller then stores its own copy, which is fresh.
+    """
+    try:
+        os.utime(path)
+    except (FileNotFoundError, PermissionError):
+        return False
+    return True
 
 
 def _unlink_quietly(path: str | Path) -> None:

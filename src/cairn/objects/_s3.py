@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import io
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from cairn.errors import CorruptObjectError, InvalidURLError, ObjectNotFoundError, StorageError
-from cairn.objects._base import ObjectStore
+from cairn.objects._base import ObjectStat, ObjectStore
 from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
 
 __all__ = ["S3Location", "S3Object", "S3ObjectStore", "S3RequestError", "s3_filesystem"]
@@ -47,6 +48,12 @@ _MAX_PARTS = 10_000
 _UPLOAD_CONCURRENCY = 8
 # How many GETs one batch of reads keeps in flight.
 _READ_BATCH = 32
+# An object found already stored is freshened by copying it onto itself: one CopyObject
+# up to S3's limit for it (5 GiB), in parts of 1 GiB above.
+_COPY_LIMIT = 5 * 2**30
+_COPY_PART = 2**30
+# A DeleteObjects request names at most this many keys (S3's maximum).
+_DELETE_BATCH = 1000
 # A GET whose body breaks off mid-way is repeated this many times (reads are idempotent).
 _READ_ATTEMPTS = 3
 # "409 ConditionalRequestConflict": another conditional write to the same key is in progress.
@@ -496,6 +503,11 @@ class S3ObjectStore(ObjectStore):
     and since a name is the hash of the bytes, by the same bytes, so that is success. S3
     publishes a PUT whole or not at all, so a reader never sees a partial object.
 
+    An object found already stored (the ``412``, or the ``HEAD`` before a big upload) is
+    freshened: copied onto itself (``CopyObject`` with ``MetadataDirective: REPLACE``), which
+    makes its ``LastModified`` now. That costs one request, and only when the bytes were
+    already there; a commit writes new objects and pays nothing more.
+
     Args:
         location: the prefix that holds the fan-out folders (a catalog's ``objects/``).
     """
@@ -549,7 +561,11 @@ class S3ObjectStore(ObjectStore):
                 return
             except S3RequestError as exc:
                 if exc.status == 412:
-                    return  # already stored: for content-addressed data that is success
+                    # Already stored: for content-addressed data that is success, once
+                    # freshened. Gone again before the copy (gc took it): store it again.
+                    if self._freshen(key, len(data)):
+                        return
+                    continue
                 if exc.status != 409 or attempt == _CONFLICT_ATTEMPTS:
                     raise
             time.sleep(0.05 * 2**attempt)
@@ -561,7 +577,7 @@ class S3ObjectStore(ObjectStore):
         request saved is nothing beside the parts a repeated upload would send).
         """
         key = self._key(oid)
-        if self.location.head(key) is not None:
+        if self.location.head(key) is not None and self._freshen(key, size):
             return
         part_size = max(_PART_SIZE, -(-size // _MAX_PARTS))
         try:
@@ -570,7 +586,7 @@ class S3ObjectStore(ObjectStore):
                 IfNoneMatch="*",
             )
         except S3RequestError as exc:
-            if exc.status == 412:
+            if exc.status == 412 and self._freshen(key, size):
                 return  # stored meanwhile, by the same bytes: success
             # A lost answer to the completing request, repeated after the first attempt took
             # effect, may come back as 404 NoSuchUpload (or 409 while a conditional write
@@ -679,6 +695,150 @@ class S3ObjectStore(ObjectStore):
             return False
         self.location.call("delete_object", Key=key)
         return True
+
+    def _freshen(self, key: str, size: int) -> bool:
+        """Make the object at ``key`` look just stored; return False if it is not there.
+
+        S3 has no "touch": the object is copied onto itself, which sets its
+        ``LastModified`` (``MetadataDirective: REPLACE``, since S3 refuses a copy that
+        changes nothing; objects carry no metadata to lose). Above 5 GiB, the largest
+        single copy, it is copied in parts.
+        """
+        source = {"Bucket": self.location.bucket, "Key": key}
+        try:
+            if size <= _COPY_LIMIT:
+                self.location.call(
+                    "copy_object", Key=key, CopySource=source, MetadataDirective="REPLACE"
+                )
+            else:
+                self._copy_in_parts(key, source, size)
+        except S3RequestError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def _copy_in_parts(self, key: str, source: dict[str, str], size: int) -> None:
+        call = self.location.call
+        upload_id = call("create_multipart_upload", Key=key)["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, _COPY_PART), 1):
+                end = min(start + _COPY_PART, size) - 1
+                done = call(
+                    "upload_part_copy", Key=key, UploadId=upload_id, PartNumber=number,
+                    CopySource=source, CopySourceRange=f"bytes={start}-{end}",
+                )  # fmt: skip
+                parts.append({"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]})
+            call(
+                "complete_multipart_upload", Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )  # fmt: skip
+        except BaseException:
+            try:
+                call("abort_multipart_upload", Key=key, UploadId=upload_id)
+            except S3RequestError:
+                pass  # left for gc, which aborts stale uploads
+            raise
+
+    def iter_stats(self, prefix: str = "") -> Iterator[ObjectStat]:
+        # docstring inherited
+        # The LIST gives each key's size and LastModified: no request per object.
+        base = self.location.key("") + "/"
+        wanted = f"{prefix[:2]}/{prefix[2:]}" if len(prefix) > 2 else prefix
+        for page in self.location.pages(base + wanted):
+            for entry in page.get("Contents", ()):
+                fanout, _, name = entry["Key"][len(base) :].partition("/")
+                oid = path_to_id(fanout, name) if len(fanout) == 2 else None
+                if oid is not None:
+                    yield ObjectStat(oid, int(entry["Size"]), entry["LastModified"].timestamp())
+
+    def now(self) -> float:
+        """Return the time S3 gives in the ``Date`` of a response (one small LIST).
+
+        ``LastModified`` is stamped by S3's clock, which this machine's may not agree with.
+        Both have whole seconds: an object stored in the second the ``Date`` names is not
+        earlier than it.
+        """
+        response = self.location.call(
+            "list_objects_v2", Prefix=self.location.key("") + "/", MaxKeys=1
+        )
+        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if date:
+            try:
+                return email.utils.parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                pass
+        return time.time()
+
+    checks_time_on_delete = False
+
+    def delete_stale(self, oids: Iterable[str], before: float) -> Iterator[ObjectId]:
+        """Delete ``oids`` with ``DeleteObjects``, up to 1,000 keys a request.
+
+        S3 cannot delete a key on the condition of its ``LastModified`` (outside directory
+        buckets), so ``before`` is not checked again here: the caller listed the objects
+        (:meth:`iter_stats`) and chose those older than ``before``. Keys already gone count
+        as deleted (S3 does not tell them apart).
+
+        Raises:
+            StorageError: S3 refused to delete some keys (after yielding the others).
+        """
+        batch: list[ObjectId] = []
+        for oid in oids:
+            batch.append(self._check(oid))
+            if len(batch) == _DELETE_BATCH:
+                yield from self._delete_batch(batch)
+                batch = []
+        if batch:
+            yield from self._delete_batch(batch)
+
+    def _delete_batch(self, oids: list[ObjectId]) -> Iterator[ObjectId]:
+        keys = {self._key(oid): oid for oid in oids}
+        result = self.location.call(
+            "delete_objects", Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
+        errors = result.get("Errors") or []
+        failed = {e.get("Key") for e in errors}
+        yield from (oid for key, oid in keys.items() if key not in failed)
+        if errors:
+            first = errors[0]
+            raise StorageError(
+                f"S3 refused to delete {len(errors)} of {len(keys)} objects under "
+                f"{self.location.url()!r}, such as {first.get('Key')!r}: "
+                f"{first.get('Code')} ({first.get('Message')})"
+            )
+
+    def remove_leftovers(self, before: float, *, dry_run: bool = False) -> int:
+        """Abort the multipart uploads below ``objects/`` begun before ``before``.
+
+        An upload whose writer died keeps its parts (and S3 bills them) until it is
+        aborted; one still going on is begun after ``before`` unless ``before`` is now
+        (``--prune=now``), when a big upload in progress is aborted too and its commit fails
+        (nothing else is lost: its ref had not moved).
+        """
+        params: dict[str, Any] = {"Prefix": self.location.key("") + "/"}
+        count = 0
+        while True:
+            page = self.location.call("list_multipart_uploads", **params)
+            for upload in page.get("Uploads", ()):
+                initiated = upload.get("Initiated")
+                if initiated is None or initiated.timestamp() >= before:
+                    continue
+                count += 1
+                if dry_run:
+                    continue
+                try:
+                    self.location.call(
+                        "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                except S3RequestError as exc:
+                    if exc.status != 404:  # completed or aborted meanwhile
+                        raise
+            if not page.get("IsTruncated"):
+                return count
+            params["KeyMarker"] = page.get("NextKeyMarker", "")
+            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
     def describe(self, oid: str) -> str:
         # docstring inherited

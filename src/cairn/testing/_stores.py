@@ -119,11 +119,12 @@ def _random_bytes(n: int, seed: int = 0) -> bytes:
 class ObjectStoreTests:
     """The promises of :class:`~cairn.objects.ObjectStore`, for a backend to subclass.
 
-    Subclasses implement :meth:`make_store` and :meth:`corrupt`. A backend whose stores need
-    cleaning up overrides the ``store`` fixture instead of :meth:`make_store`. A backend that
-    keeps objects under ``tmp_path`` should put its root two or more folders deep (such as
-    ``tmp_path / "catalog" / "objects"``), so that a path built naively from a hostile id
-    would land inside ``tmp_path``, where the tests look for stray writes.
+    Subclasses implement :meth:`make_store`, :meth:`corrupt` and :meth:`backdate`. A backend
+    whose stores need cleaning up overrides the ``store`` fixture instead of
+    :meth:`make_store`. A backend that keeps objects under ``tmp_path`` should put its root
+    two or more folders deep (such as ``tmp_path / "catalog" / "objects"``), so that a path
+    built naively from a hostile id would land inside ``tmp_path``, where the tests look for
+    stray writes.
     """
 
     def make_store(self, tmp_path: Path) -> ObjectStore:
@@ -133,6 +134,10 @@ class ObjectStoreTests:
     def corrupt(self, store: ObjectStore, oid: ObjectId, data: bytes) -> None:
         """Replace the stored bytes of object ``oid`` with ``data``, behind the store's back."""
         raise NotImplementedError(f"{type(self).__name__} must implement corrupt")
+
+    def backdate(self, store: ObjectStore, oid: ObjectId, seconds: float) -> None:
+        """Make object ``oid`` look stored ``seconds`` earlier, behind the store's back."""
+        raise NotImplementedError(f"{type(self).__name__} must implement backdate")
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> ObjectStore:
@@ -307,6 +312,103 @@ class ObjectStoreTests:
         assert set(results) == {object_id(data)}
         assert store.get(results[0]) == data
         assert list(store.iter_ids()) == [results[0]]
+
+    # -- what garbage collection relies on ---------------------------------------------------
+
+    def test_iter_stats(self, store: ObjectStore) -> None:
+        """iter_stats lists every object with its size and a time no later than now()."""
+        assert list(store.iter_stats()) == []
+        sizes = {store.put(b"s" * n): n for n in (0, 1, 100, 70_000)}
+        now = store.now()
+        stats = {s.oid: s for s in store.iter_stats()}
+        assert set(stats) == set(sizes)
+        for oid, size in sizes.items():
+            assert stats[oid].size == size
+            assert now - 3600 < stats[oid].mtime <= now
+        some = sorted(sizes)[1]
+        for n in (1, 2, 3, 64):
+            expected = {oid for oid in sizes if oid.startswith(some[:n])}
+            assert {s.oid for s in store.iter_stats(some[:n])} == expected
+
+    @pytest.mark.parametrize("size", [10, 70_000], ids=["small", "large"])
+    def test_put_freshens_a_stored_object(self, store: ObjectStore, size: int) -> None:
+        """Putting bytes already stored makes the object's time now (gc's grace restarts)."""
+        data = _random_bytes(size, seed=size)
+        oid = store.put(data)
+        self.backdate(store, oid, 86_400)
+        old = _mtime(store, oid)
+        assert old < store.now() - 3600
+        assert store.put(data) == oid
+        assert _mtime(store, oid) > old + 3600
+        assert store.get(oid) == data
+
+    def test_put_file_freshens_a_stored_object(self, store: ObjectStore, tmp_path: Path) -> None:
+        """put_file of content already stored freshens the object too."""
+        source = tmp_path / "again.bin"
+        source.write_bytes(b"stored twice")
+        oid = store.put_file(source)
+        self.backdate(store, oid, 86_400)
+        old = _mtime(store, oid)
+        assert store.put_file(source) == oid
+        assert _mtime(store, oid) > old + 3600
+
+    def test_delete_stale_deletes_old_objects(self, store: ObjectStore) -> None:
+        """delete_stale deletes the old objects it is given, and nothing else."""
+        old, other = store.put(b"old"), store.put(b"other")
+        self.backdate(store, old, 86_400)
+        self.backdate(store, other, 86_400)
+        before = store.now() - 3600
+        missing = object_id(b"never stored")
+        assert set(store.delete_stale([old, missing], before)) - {missing} == {old}
+        assert not store.exists(old)
+        assert store.get(other) == b"other"
+        assert list(store.iter_ids()) == [other]
+        assert list(store.delete_stale([], before)) == []
+
+    def test_delete_stale_keeps_young_objects(self, store: ObjectStore) -> None:
+        """An object stored at or after ``before`` is kept, where the store can tell."""
+        if not store.checks_time_on_delete:
+            pytest.skip(f"{type(store).__name__} deletes by the caller's listing")
+        old, young = store.put(b"old"), store.put(b"young")
+        self.backdate(store, old, 86_400)
+        before = store.now() - 3600
+        assert list(store.delete_stale([old, young], before)) == [old]
+        assert store.get(young) == b"young"
+        assert list(store.delete_stale([object_id(b"never stored")], before)) == []
+
+    def test_delete_stale_keeps_an_object_freshened_after_it_was_listed(
+        self, store: ObjectStore
+    ) -> None:
+        """An object a writer found (and freshened) between gc's listing and its delete stays."""
+        if not store.checks_time_on_delete:
+            pytest.skip(f"{type(store).__name__} deletes by the caller's listing")
+        oid = store.put(b"found by a writer")
+        self.backdate(store, oid, 86_400)
+        before = store.now() - 3600
+        listed = [s.oid for s in store.iter_stats() if s.mtime < before]
+        assert listed == [oid]
+        store.put(b"found by a writer")
+        assert list(store.delete_stale(listed, before)) == []
+        assert store.get(oid) == b"found by a writer"
+
+    @pytest.mark.parametrize("bad", ["../" + "0" * 61, "0" * 63, None], ids=repr)
+    def test_delete_stale_refuses_malformed_ids(self, store: ObjectStore, bad: Any) -> None:
+        """Malformed ids raise InvalidIdError before anything is deleted."""
+        with pytest.raises(InvalidIdError):
+            list(store.delete_stale([bad], store.now() + 10))
+
+    def test_remove_leftovers_never_removes_objects(self, store: ObjectStore) -> None:
+        """remove_leftovers removes what interrupted writes left, never an object."""
+        oid = store.put(b"an object, not a leftover")
+        self.backdate(store, oid, 86_400)
+        assert store.remove_leftovers(store.now() + 10, dry_run=True) == 0
+        assert store.remove_leftovers(store.now() + 10) == 0
+        assert store.get(oid) == b"an object, not a leftover"
+
+
+def _mtime(store: ObjectStore, oid: ObjectId) -> float:
+    (stat,) = [s for s in store.iter_stats(oid) if s.oid == oid]
+    return stat.mtime
 
 
 class RefStoreTests:
