@@ -115,6 +115,12 @@ GOALS: dict[str, list[Goal]] = {
     "gc": [
         Goal("nothing_to_delete", ("cli",), "median_s", "<=", 5.0, "s"),
     ],
+    # (j) cairn ui (issue 7): server time for the artifacts page of 10,000 keys and 100,000
+    # versions, and for the lineage graph page of 1,000 assets.
+    "ui": [
+        Goal("artifacts_page", ("artifacts_page",), "median_s", "<=", 0.3, "s"),
+        Goal("graph_page", ("graph_page_1000_assets",), "median_s", "<=", 1.0, "s"),
+    ],
 }
 
 

@@ -26,6 +26,7 @@ BENCHES = {
     "s3": ("s3.py", 900),
     "sync": ("sync.py", 1500),
     "gc": ("gc.py", 900),
+    "ui": ("ui.py", 900),
 }
 
 
