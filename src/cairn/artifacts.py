@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from cairn.catalog import ArtifactResponse, Catalog, _tables, validate_artifact_key
+from cairn.catalog._images import ImageData, image_source
 from cairn.errors import InvalidInputError
 from cairn.objects import ObjectId
 from cairn.runtime import _context
@@ -170,15 +171,19 @@ class Artifact:
     def _link(self) -> tuple[str | None, str | None]:
         return None, None
 
+    def _image(self) -> ImageData | None:
+        return None
+
     def _create(self, client: Any = None) -> ArtifactResponse:
         catalog = _catalog(client)
         flow_run_id, task_run_id = _context.run_ids()
         in_run = _context.current_task_run() or _context.current_flow_run()
         table = self._table()
+        image = self._image()
         link, link_text = self._link()
         created = catalog.artifacts.commit(
             self.type or "unknown",
-            None if table is not None else self.format(),
+            None if table is not None or image is not None else self.format(),
             key=self.key,
             description=self.description,
             metadata=self.metadata_,
@@ -187,6 +192,7 @@ class Artifact:
             link=link,
             link_text=link_text,
             table=table,
+            image=image,
             anchored_by_run=in_run is not None and in_run.catalog is catalog,
         )
         if in_run is not None and in_run.catalog is catalog:
@@ -388,18 +394,34 @@ class ProgressArtifact(Artifact):
 
 
 class ImageArtifact(Artifact):
-    """An image shown from its URL (type ``image``)."""
+    """An image (type ``image``): shown from its URL, or stored in the catalog.
+
+    ``image_url`` is a URL, as in Prefect, or an image to store: its bytes, a path to its
+    file, a PIL image or a matplotlib figure (:func:`create_image_artifact` gives the rule
+    that tells a path from a URL).
+
+    Raises:
+        InvalidImageError: the image is not a PNG, JPEG, GIF or WebP image, or its file
+            cannot be read (also a ``ValueError``).
+    """
 
     _default_type = "image"
 
-    def __init__(self, *, image_url: str, **kwargs: Any) -> None:
+    def __init__(self, *, image_url: Any, **kwargs: Any) -> None:
         kwargs.setdefault("type", "image")
         super().__init__(**kwargs)
         self.image_url = image_url
+        # Read (and checked) now, so that an image cairn cannot store is refused before
+        # anything is written, and a file changed later does not change the artifact.
+        source = image_source(image_url)
+        self._stored: ImageData | None = source if isinstance(source, ImageData) else None
 
-    def format(self) -> str:
-        """Return the image URL, unchanged."""
-        return self.image_url
+    def format(self) -> str | None:
+        """Return the image URL, unchanged (None for an image stored in the catalog)."""
+        return None if self._stored is not None else self.image_url
+
+    def _image(self) -> ImageData | None:
+        return self._stored
 
 
 # -- the functions ---------------------------------------------------------------------
@@ -576,7 +598,7 @@ def update_progress_artifact(
 
 
 async def acreate_image_artifact(
-    image_url: str, key: str | None = None, description: str | None = None
+    image_url: Any, key: str | None = None, description: str | None = None
 ) -> ObjectId:
     """Async twin of :func:`create_image_artifact`."""
     artifact = ImageArtifact(key=key, description=description, image_url=image_url)
@@ -585,9 +607,27 @@ async def acreate_image_artifact(
 
 @_async_dispatch(acreate_image_artifact)
 def create_image_artifact(
-    image_url: str, key: str | None = None, description: str | None = None
+    image_url: Any, key: str | None = None, description: str | None = None
 ) -> ObjectId:
-    """Create an image artifact from a public image URL and return its id.
+    """Create an image artifact and return its id: from a URL, or stored in the catalog.
+
+    ``image_url`` is, as in Prefect, the URL of the image (stored verbatim: ``data`` is the
+    URL), or, new in cairn, an image to store in the catalog, which needs no public URL:
+
+    * ``bytes`` (or ``bytearray``, ``memoryview``): the image file's bytes;
+    * a ``pathlib.Path`` (any ``os.PathLike``): an image file, which must exist;
+    * a ``str`` **without** a URL scheme (no ``https:``, ``s3:``...) that names an existing
+      file: that file. Any other string is a URL, stored verbatim as before (so a mistyped
+      path becomes a URL: pass a ``Path`` to say "a file" for sure);
+    * a PIL image or a matplotlib figure: stored as PNG.
+
+    Stored images must be PNG, JPEG, GIF or WebP (recognized from their bytes); SVG is
+    refused, since it can carry scripts. A stored image's ``data`` is None; the artifact's
+    ``image`` describes it and ``image_bytes()`` reads it back, and ``cairn ui`` shows it.
+
+    Raises:
+        InvalidImageError: the image is in another format, or its file cannot be read
+            (also a ``ValueError``); nothing is written.
 
     Example:
         >>> import cairn
@@ -596,6 +636,11 @@ def create_image_artifact(
         ...     _ = create_image_artifact("https://example.com/chart.png", key="chart")
         ...     Artifact.get("chart").data
         'https://example.com/chart.png'
+        >>> gif = b"GIF89a" + bytes(20)  # the bytes of an image file
+        >>> with cairn.use_catalog("memory://stored-image-example"):
+        ...     _ = create_image_artifact(gif, key="logo")
+        ...     Artifact.get("logo").image_bytes() == (gif, "image/gif")
+        True
     """
     artifact = ImageArtifact(key=key, description=description, image_url=image_url)
     return artifact._create().id

@@ -12,6 +12,7 @@ derives from that builtin, so code written against plain Python (``except ValueE
     │   ├── InvalidIdError                      an object id or id prefix
     │   ├── InvalidRefNameError                 a ref name
     │   ├── InvalidTableError                   a table artifact's table
+    │   ├── InvalidImageError                   an image artifact's image
     │   └── InvalidURLError                     a catalog URL
     ├── NotFoundError (KeyError)                something asked for is not there
     │   ├── ObjectNotFoundError                 no object with that id
@@ -40,6 +41,7 @@ __all__ = [
     "CorruptRefError",
     "InvalidAssetKeyError",
     "InvalidIdError",
+    "InvalidImageError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidRefNameError",
@@ -79,6 +81,10 @@ class InvalidRefNameError(InvalidInputError):
 
 class InvalidTableError(InvalidInputError):
     """A table artifact's table has a shape or a value cairn cannot store."""
+
+
+class InvalidImageError(InvalidInputError):
+    """An image given to an image artifact is not one cairn stores (or not an image at all)."""
 
 
 class InvalidURLError(InvalidInputError):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cairn.catalog import _tables
+from cairn.catalog._images import ImageData, StoredImage, read_image
 from cairn.catalog.records import (
     ArtifactVersion,
     HistorySnapshot,
@@ -110,6 +111,8 @@ class ArtifactResponse:
     ``data`` is what Prefect stores: a string for markdown, link, image and table artifacts
     (tables as a JSON string), a float for progress. Large payloads are read only when
     ``data`` is first used. For tables, :meth:`rows` and :meth:`to_arrow` give the table itself.
+    An image stored in the catalog (not behind a URL) has ``data`` None: :attr:`image`
+    describes it and :meth:`image_bytes` reads it.
     """
 
     __slots__ = ("_catalog", "_data", "_record", "_update", "id")
@@ -194,6 +197,32 @@ class ArtifactResponse:
         return self._record.link_text
 
     @property
+    def image(self) -> StoredImage | None:
+        """The image stored in the catalog, or None (no image, or one behind a URL)."""
+        rec = self._record
+        if rec.image is None:
+            return None
+        return StoredImage(
+            rec.image, rec.image_type or "application/octet-stream", rec.image_size or 0
+        )
+
+    def image_bytes(self) -> tuple[bytes, str]:
+        """Return the stored image's bytes and media type, read from the catalog.
+
+        Raises:
+            WrongTypeError: the version has no image stored in the catalog.
+            ObjectNotFoundError: the image's blob is missing (``cairn fsck`` reports it).
+            CorruptObjectError: the blob's bytes do not match its id.
+        """
+        image = self.image
+        if image is None:
+            what = "an image behind a URL" if self.type == "image" else f"a {self.type} artifact"
+            raise WrongTypeError(
+                f"artifact {self.id[:12]!r} has no image stored in the catalog: it is {what}"
+            )
+        return self._catalog.objects.get(image.blob), image.media_type
+
+    @property
     def data(self) -> Any:
         """The payload, exactly as Prefect would return it."""
         if self._update is not None:
@@ -238,8 +267,12 @@ class ArtifactResponse:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the version as Prefect's JSON output shows it (times as ISO 8601 strings)."""
-        return {
+        """Return the version as Prefect's JSON output shows it (times as ISO 8601 strings).
+
+        A version with an image stored in the catalog also has ``image``: its ``blob`` id,
+        ``media_type`` and ``size`` (its ``data`` is None).
+        """
+        out = {
             "id": self.id,
             "created": _iso(self.created),
             "updated": _iso(self.updated),
@@ -251,6 +284,10 @@ class ArtifactResponse:
             "flow_run_id": self.flow_run_id,
             "task_run_id": self.task_run_id,
         }
+        image = self.image
+        if image is not None:
+            out["image"] = {"blob": image.blob, "media_type": image.media_type, "size": image.size}
+        return out
 
 
 _UNSET: Any = object()
@@ -312,6 +349,7 @@ class Artifacts:
         link: str | None = None,
         link_text: str | None = None,
         table: Any = None,
+        image: Any = None,
         anchored_by_run: bool = False,
     ) -> ArtifactResponse:
         """Commit a new artifact version and return it as read back.
@@ -328,17 +366,26 @@ class Artifacts:
             link_text: for link artifacts, the text.
             table: for table artifacts given as a dataframe or Arrow table: stored as Parquet
                 (``data`` must then be None).
+            image: for image artifacts, an image to store in the catalog (``data`` must then be
+                None): its bytes, a path to its file, a PIL image, a matplotlib figure, or an
+                :class:`~cairn.catalog._images.ImageData` (see :mod:`cairn.catalog._images`).
             anchored_by_run: the run in progress will list this artifact in its record, so a
                 keyless artifact needs no ref of its own.
 
         Raises:
             InvalidKeyError: ``key`` is not a valid artifact key.
             InvalidTableError: ``table`` cannot be stored.
+            InvalidImageError: ``image`` is not a PNG, JPEG, GIF or WebP image.
         """
         if key is not None:
             validate_artifact_key(key)
         if not isinstance(type, str) or not type:
             raise CatalogError(f"artifact type must be a non-empty string, got {type!r}")
+        if image is not None:
+            # Read (and checked) before anything is written, as other bad input is refused.
+            image = image if isinstance(image, ImageData) else read_image(image)
+            if data is not None or table is not None:
+                raise InvalidInputError("an artifact with an image has no data and no table")
         cat = self._catalog
         cat.ensure_initialized()
         fields: dict[str, Any] = {
@@ -352,7 +399,11 @@ class Artifacts:
             "link_text": link_text,
             "nonce": new_nonce(),
         }
-        if table is not None:
+        if image is not None:
+            fields["image"] = cat.objects.put(image.data)
+            fields["image_type"] = image.media_type
+            fields["image_size"] = len(image.data)
+        elif table is not None:
             with _tables.parquet_file(table) as path:
                 fields["blob"] = cat.objects.put_file(path)
             fields["blob_format"] = "parquet"
@@ -738,6 +789,26 @@ class Artifacts:
         """
         oid, rec = self._find(id_or_prefix)
         return self._response(oid, rec)
+
+    def image_bytes(self, id_or_prefix: str) -> tuple[bytes, str]:
+        """Return the bytes and media type of the image a live version stores.
+
+        What a viewer serves for an image artifact stored in the catalog (with the headers
+        of :data:`cairn.catalog._images.IMAGE_HEADERS`).
+
+        Raises:
+            ArtifactNotFoundError: no live artifact version has that id.
+            WrongTypeError: the version has no image stored in the catalog.
+
+        Example:
+            >>> from cairn.catalog import Catalog
+            >>> cat = Catalog.from_url("memory://image-bytes-example")
+            >>> gif = b"GIF89a" + bytes(20)
+            >>> oid = cat.artifacts.create("image", image=gif, key="logo")
+            >>> cat.artifacts.image_bytes(oid) == (gif, "image/gif")
+            True
+        """
+        return self.get(id_or_prefix).image_bytes()
 
     def _find(self, id_or_prefix: str) -> tuple[ObjectId, ArtifactVersion]:
         """Return the live artifact version with this id or prefix, and its record."""

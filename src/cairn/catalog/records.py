@@ -86,7 +86,11 @@ class ArtifactVersion(Record, tag="artifact", frozen=True):
     """For link artifacts: the target, kept beside the ``[text](link)`` data."""
     link_text: str | None = None
     image: ObjectId | None = None
-    """Reserved: an image stored in the catalog rather than behind a URL."""
+    """The blob holding an image stored in the catalog (instead of ``data``'s URL)."""
+    image_type: str | None = None
+    """The stored image's media type (``image/png``, ``image/jpeg``, ``image/gif``...)."""
+    image_size: int | None = None
+    """The stored image's size in bytes."""
     nonce: str = ""
     """Random hex that makes two otherwise identical creates two versions, as in Prefect."""
 
