@@ -4,7 +4,7 @@
 * link artifacts (markdown with a ``link``): the text and the URL;
 * table: the JSON table drawn as a table, whatever its shape (a dict of columns, a list of row
   dicts, a list of row lists);
-* image: the image's URL;
+* image: the image's URL, or for an image stored in the catalog its type and size;
 * progress: a bar and the percentage;
 * anything else: the string as it is, or a pretty-printed value.
 
@@ -74,6 +74,8 @@ def render_data(artifact: ArtifactResponse) -> RenderableType:
         return render_table(rows)
     if kind == "progress" and isinstance(data, (int, float)):
         return _progress(float(data))
+    if artifact.image is not None:
+        return Text.assemble(("Image: ", "bold"), artifact.image.describe())
     if kind == "image" and isinstance(data, str):
         return Text.assemble(("Image: ", "bold"), (data, "underline blue"))
     if kind == "markdown" and isinstance(data, str):

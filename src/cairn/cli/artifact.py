@@ -136,6 +136,10 @@ def inspect(
     if as_json:
         print_json(dicts)
         return
+    for artifact, fields in zip(versions, dicts, strict=True):
+        if artifact.image is not None:
+            # The payload is the image's bytes, in the catalog: say what it is instead.
+            fields["data"] = artifact.image.describe()
     from rich.pretty import Pretty
 
     # soft_wrap: long ids and payloads run past the edge rather than break mid-string.
@@ -214,8 +218,9 @@ def show(
     """Show one artifact as it would look in Prefect's UI.
 
     Markdown is rendered, tables are drawn as tables, links show their text and URL,
-    images their URL, progress a bar. ID_OR_KEY is taken as a key when a key with exactly
-    that name has versions; otherwise as an id or a unique id prefix.
+    images their URL (or, stored in the catalog, their type and size), progress a bar.
+    ID_OR_KEY is taken as a key when a key with exactly that name has versions; otherwise
+    as an id or a unique id prefix.
     """
     cat = open_catalog(ctx, catalog)
     artifact = _resolve(cat, target)
