@@ -153,7 +153,7 @@ class LocalObjectStore(ObjectStore):
     def get(self, oid: str) -> bytes:
         # docstring inherited
         oid = self._check(oid)
-        path = self._file(oid)
+        path = f"{self._root}/{oid[:2]}/{oid[2:]}"  # checked just above: no second check
         try:
             data = _read_file(path)
         except FileNotFoundError:
