@@ -41,7 +41,7 @@ does not treat as style, and which any stylesheet rule overrides) as a plain fal
 Speed (CPU time, one core): bench/ui.py's graph of 1,000 assets (20 layers, 1,900 edges)
 lays out and renders in about 50 ms, after 45 ms to read it from the lineage index;
 bench/lineage.py's shape (1,010 assets, 2,800 edges) in about 60 ms; 1,000 assets in 53
-layers with long edges (tens of thousands of dummies) in about 0.3 s. The goal is the whole
+layers with long edges (7,000 dummies) in about 0.3 s. The goal is the whole
 graph page of 1,000 assets in at most 1 s of server time.
 """
 
