@@ -206,16 +206,50 @@ def test_runs_pages_show_task_runs_and_what_they_made(client: Any, catalog: Cata
     assert client.get("/runs/0123456789abcdef").status_code == 404
 
 
-def test_progress_api_reads_the_latest_update(client: Any, catalog: Catalog) -> None:
-    pid = catalog.artifacts.create("progress", 10.0, key="api-progress")
-    assert client.get(f"/api/progress/{pid}").json()["progress"] == 10.0
-    catalog.artifacts.update_progress(pid, 55.5)
-    state = client.get(f"/api/progress/{pid}").json()
-    assert state["progress"] == 55.5 and state["id"] == pid
-    other = catalog.artifacts.latest("demo-orders")
-    assert client.get(f"/api/progress/{other.id}").status_code == 404
-    missing = client.get("/api/progress/nonsense")
-    assert missing.status_code == 404 and "nonsense" in missing.json()["error"]
+def test_progress_api_reads_the_latest_update(tmp_path: Path) -> None:
+    cat = Catalog.from_url(str(tmp_path / "progress"))
+    pid = cat.artifacts.create("progress", 10.0, key="api-progress")
+    other = cat.artifacts.create("markdown", "not a bar", key="text")
+    with Server(cat) as s, httpx.Client(base_url=s.url) as client:
+        assert client.get(f"/api/progress/{pid}").json()["progress"] == 10.0
+        cat.artifacts.update_progress(pid, 55.5, "halfway")
+        state = client.get(f"/api/progress/{pid}").json()
+        assert state["progress"] == 55.5 and state["id"] == pid
+        assert state["description"] == "halfway"
+        assert client.get(f"/api/progress/{other}").status_code == 404
+        missing = client.get("/api/progress/nonsense")
+        assert missing.status_code == 404 and "nonsense" in missing.json()["error"]
+
+
+def test_asset_pages_group_show_and_draw_the_lineage(client: Any, catalog: Catalog) -> None:
+    from urllib.parse import quote
+
+    from cairn.demo import CRM, ORDERS, REPORT
+
+    assets = client.get("/assets").text
+    assert assets.index("<h2>file://</h2>") < assets.index("<h2>postgres://</h2>")
+    assert assets.index("<h2>postgres://</h2>") < assets.index("<h2>s3://</h2>")
+    assert '<span class="folder">demo-bucket/</span>' in assets
+    assert '<span class="folder">reports/</span>' in assets
+    assert f'href="/assets/view?key={quote(REPORT, safe="")}"' in assets
+    assert "health-referenced" in assets  # the CRM table is only read
+    page = client.get("/assets/view", params={"key": REPORT}).text
+    assert "Materializations (2)" in page and "by cairn-demo" in page
+    upstream = page.split('<ul class="upstream">')[1].split("</ul>")[0]
+    assert ORDERS in upstream and CRM in upstream and "(2 steps)" in upstream
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="lineage-graph"' in page
+    assert '<dt class="metadata">regions</dt><dd class="metadata">5</dd>' in page
+    graph = client.get("/assets/graph").text
+    assert graph.count('<g class="node ') == 3 and graph.count('class="edge"') == 2
+    around = client.get("/assets/graph", params={"key": CRM}).text
+    assert around.count('<g class="node ') == 3  # everything is downstream of the CRM
+    missing = client.get("/assets/view", params={"key": "s3://no/such"})
+    assert missing.status_code == 404 and "not found" in missing.text
+    assert client.get("/assets/view").status_code == 404
+    run = client.get(
+        f"/runs/{next(r.id for r in catalog.runs.list() if r.function == 'cairn-demo')}"
+    )
+    assert f'href="/assets/view?key={quote(ORDERS, safe="")}" class="asset"' in run.text
 
 
 # -- downloads -------------------------------------------------------------------------
@@ -407,7 +441,7 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
 
     dest = tmp_path / "site"
     result = ok(export(catalog, dest))
-    assert result.stdout.startswith("Exported 8 artifact keys")
+    assert result.stdout.startswith("Exported 7 artifact keys (10 versions), 2 runs, 3 assets")
     index = (dest / "index.html").read_text()
     assert 'http-equiv="Content-Security-Policy"' in index
     assert 'href="artifacts/key/demo-report.html"' in index
@@ -426,6 +460,8 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
     assert (dest / "artifacts/id" / report.id / "data.md").read_text() == report.data
     table = catalog.artifacts.latest("long-table")
     assert (dest / "artifacts/id" / table.id / "page-3.html").is_file()
+    assets = (dest / "assets/index.html").read_text()
+    assert assets.count('class="asset"') == 3 and (dest / "assets/graph.html").is_file()
     # Again into the same folder: replaced. Into a folder of other files: refused.
     (dest / "stale.html").write_text("from an older export")
     ok(export(catalog, dest))

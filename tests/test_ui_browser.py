@@ -194,6 +194,26 @@ def test_click_from_artifacts_to_key_version_and_run(
     assert page.locator("section.task-run").count() == 3
     shoot(page, "run", docs=True)
 
+    from cairn.demo import REPORT
+
+    page.locator(f"a.asset >> text={REPORT}").first.click()
+    page.wait_for_url("**/assets/view?key=*")
+    assert page.locator("main > h1").inner_text() == REPORT
+    assert page.locator("ul.upstream a.asset").count() == 2
+    assert page.locator("table.materializations tbody tr").count() == 2
+    shoot(page, "asset", docs=True)
+    page.click("header nav >> text=Lineage graph")
+    page.wait_for_url("**/assets/graph")
+    assert page.locator("svg.lineage-graph g.node").count() == 3
+    shoot(page, "graph", docs=True)
+    page.locator("svg.lineage-graph a", has_text="postgres://crm/regions").click()
+    page.wait_for_url("**/assets/view?key=postgres*")
+    assert page.locator(".health").first.inner_text() == "referenced"
+    page.click("header nav >> text=Assets")
+    page.wait_for_url("**/assets")
+    assert page.locator("h2").all_inner_texts() == ["file://", "postgres://", "s3://"]
+    shoot(page, "assets", docs=True)
+
     page.click("text=Runs")
     page.wait_for_url("**/runs")
     assert page.locator("#run-list a.run").inner_text() == run.name
@@ -331,6 +351,8 @@ _FIND_DANGER = """
       || el.getAttribute('http-equiv') === 'Content-Security-Policy';
     if (tag === 'form') return el.classList.contains('search');
     if (tag === 'script') return el.src.endsWith('static/cairn.js') && !el.textContent;
+    if (tag === 'svg') return el.classList.contains('lineage-graph')
+      && el.parentElement.classList.contains('graph');
     return false;
   };
   const risky = ['script', 'iframe', 'frame', 'object', 'embed', 'base', 'form', 'meta',
@@ -393,6 +415,15 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catalog,
                 artifacts=[*made, keyless], task_runs=[task],
             )
         )  # fmt: skip
+    from cairn.catalog import AssetProperties
+
+    for i, p in enumerate(PAYLOADS):
+        key = f"javascript://x{i}/window.__xss=1"  # a valid asset key: any scheme will do
+        props = AssetProperties(name=p, url=p, description=p, owners=[p, "o"])
+        cat.assets.record(
+            [key], status="failed", upstream=[f"data://up{i}/x"], declared=[f"data://up{i}/x"],
+            by=p, metadata={key: {p: p, "m": [p]}}, properties={key: props}, task_name=p,
+        )  # fmt: skip
     server = CliServer(cat.url)
     yield cat, server
     server.close()
@@ -400,7 +431,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catalog,
 
 def _assert_harmless(w: Watched, url: str) -> None:
     page = w.page
-    page.goto(url)
+    response = page.goto(url)
+    assert response is not None and response.status == 200, url  # a page that shows the data
     page.wait_for_load_state("load")
     page.mouse.move(5, 5)  # what a hover handler would wait for
     page.mouse.move(600, 400)
@@ -425,6 +457,9 @@ def test_xss_corpus_runs_no_script(hostile: tuple[Catalog, CliServer], browser: 
             pages.append(f"{base}/runs/{flow_run.task_runs[0].id}")
         for a in cat.artifacts.history("xss-000") + cat.artifacts.keyless()[:3]:
             pages.append(f"{base}/artifacts/id/{a.id}/")
+        pages += [f"{base}/assets", f"{base}/assets/graph"]
+        for i in range(len(PAYLOADS)):
+            pages.append(f"{base}/assets/view?key=javascript://x{i}/window.__xss%3D1")
         for url in pages:
             _assert_harmless(w, url)
         w.page.goto(f"{base}/artifacts/key/xss-009")
@@ -457,6 +492,10 @@ def test_xss_corpus_with_the_policy_on_and_in_an_export(
                 _assert_harmless(w, f"{root}/artifacts/key/xss-{i:03d}.html")
             flow_run = next(r for r in cat.runs.list() if r.run_type == "flow")
             _assert_harmless(w, f"{root}/runs/{flow_run.id}.html")
+            _assert_harmless(w, f"{root}/assets/index.html")
+            _assert_harmless(w, f"{root}/assets/graph.html")
+            for page in sorted((dest / "assets").glob("*.html"))[:12]:
+                _assert_harmless(w, f"{root}/assets/{page.name}")
         finally:
             httpd.shutdown()
             httpd.server_close()

@@ -33,9 +33,15 @@ REQUIREMENTS = ("starlette", "uvicorn", "jinja2", "markdown_it", "nh3")
 
 def missing_requirements() -> list[str]:
     """Return the modules of :data:`REQUIREMENTS` that cannot be imported here."""
-    import importlib.util
+    import importlib
 
-    return [name for name in REQUIREMENTS if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in REQUIREMENTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,8 @@
 ``/artifacts/id/{id}/image.{ext}``     an image stored in the catalog
 ``/api/progress/{id}``                 a progress artifact's value, as JSON (polled live)
 ``/runs``, ``/runs/{id}``              flow runs; one run with its task runs and what they made
-``/assets...``                         asset pages, when :mod:`cairn.ui._assets` provides them
+``/assets``, ``/assets/view?key=``     assets by scheme and path; one asset (:mod:`._assets`)
+``/assets/graph`` (``?key=``)          the lineage graph, whole or around one asset
 ``/static/...``                        the viewer's CSS and script
 =====================================  =============================================
 
