@@ -95,12 +95,13 @@ def browser() -> Iterator[Any]:
 class CliServer:
     """``python -m cairn ui --port 0`` over a catalog, in a subprocess."""
 
-    def __init__(self, catalog_url: str) -> None:
+    def __init__(self, catalog_url: str, cwd: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [*CAIRN_MODULE, "ui", "--catalog", catalog_url, "--port", "0"],
             stdout=subprocess.PIPE,
             text=True,
             env=clean_environment(),
+            cwd=cwd,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -146,10 +147,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catalog, Cl
     import cairn
     from cairn.demo import run_demo
 
-    cat = Catalog.from_url(str(tmp_path_factory.mktemp("demo") / ".cairn"))
+    folder = tmp_path_factory.mktemp("demo")
+    cat = Catalog.from_url(str(folder / ".cairn"))
     with cairn.use_catalog(cat):
         run_demo()
-    server = CliServer(cat.url)
+    server = CliServer(".cairn", cwd=folder)  # as a user runs it: `cairn ui` beside .cairn
     yield cat, server
     server.close()
 
