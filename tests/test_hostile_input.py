@@ -4,14 +4,29 @@ leave a refused write behind, and fail only with cairn's own errors (DESIGN inva
 The catalog lives at ``<tmp>/root/cat``; decoy files sit beside it in ``<tmp>/root``. Every
 file system access made while cairn handles hostile input is recorded with an audit hook and
 must stay inside the catalog (or read Python's own installation, for lazy imports).
+
+Covered: artifact keys; asset keys (``Asset``, ``@materialize``, ``asset_deps``,
+``catalog.assets.record``); ids and id prefixes wherever the Python API takes one; tables
+(Python ones of any shape, deep or self-containing ones, huge ones, Arrow tables and pandas
+frames of every column type); catalog URLs (local paths, ``file://``, ``memory://``, and
+prefixes in a bucket, whose requests must stay under the prefix); and the command line, run
+through its real entry point, where every refusal is one readable line on stderr.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import os
+import re
+import shutil
 import sys
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -27,14 +42,24 @@ from cairn.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from cairn.assets import Asset, materialize
 from cairn.catalog import Catalog
 from cairn.errors import (
     AmbiguousIdError,
     ArtifactNotFoundError,
+    CatalogError,
+    CatalogFormatError,
+    InvalidAssetKeyError,
     InvalidIdError,
     InvalidKeyError,
+    InvalidRefNameError,
     InvalidTableError,
+    InvalidURLError,
+    NotFoundError,
+    StorageError,
+    WrongTypeError,
 )
+from conftest import error_line
 
 SETTINGS = settings(
     max_examples=150,
@@ -94,16 +119,19 @@ class Accesses:
         _recording.pop()
 
 
+def python_file(path: str) -> bool:
+    """Whether ``path`` is in Python's own installation (read by lazy imports)."""
+    return path.startswith(_PYTHON_DIRS) or os.path.realpath(path).startswith(_PYTHON_DIRS)
+
+
 def assert_inside(paths: list[str], root: Path) -> None:
     inside = str(root)
+    folder = os.path.join(inside, "")  # with one final separator, even for "/"
     for path in paths:
-        if path == inside or path.startswith(inside + os.sep):
+        if path == inside or path.startswith(folder):
             continue
-        real = os.path.realpath(path)
         # Lazy imports read Python's own files; nothing else may be touched.
-        assert real.startswith(_PYTHON_DIRS) or path.startswith(_PYTHON_DIRS), (
-            f"touched {path!r} outside the catalog {inside!r}"
-        )
+        assert python_file(path), f"touched {path!r} outside the catalog {inside!r}"
 
 
 # -- the catalog and its surroundings ---------------------------------------------------
@@ -420,3 +448,655 @@ def test_the_access_recorder_sees_writes_and_escapes(root, cat):
         (root / "outside.txt").read_text()
     with pytest.raises(AssertionError, match="outside the catalog"):
         assert_inside(touched, root / "cat")
+
+
+# -- asset keys: Asset, @materialize, catalog.assets.record -------------------------------
+
+# Prefect's rules (SPEC-prefect.md §2.2), written out here again rather than imported: no
+# restricted character, at most 512 characters, a scheme of lowercase letters and digits
+# and "://". And cairn's: no lone surrogate (it has no UTF-8 form to store or hash).
+_ASSET_RESTRICTED = set("\n\r\t\0 #?&%\"'<>[]{}|\\^`")
+_ASSET_URI = re.compile(r"[a-z0-9]+://")
+
+
+def _valid_asset_key(key: str) -> bool:
+    return (
+        not set(key) & _ASSET_RESTRICTED
+        and len(key) <= 512
+        and _ASSET_URI.match(key) is not None
+        and not any("\ud800" <= c <= "\udfff" for c in key)
+    )
+
+
+ASSET_NASTY = [
+    "",
+    "s3://",
+    "s3://a",
+    "1://x",
+    "S3://bucket/x",
+    "s3+https://x",
+    "a.b://x",
+    "my-proto://x",
+    "://missing-protocol",
+    "no-protocol-prefix",
+    "/path/to/file",
+    "file:///etc/passwd",
+    "file:///../../outside.txt",
+    "s3://../../outside",
+    "s3://b/../../../refs/assets/x",
+    "s3://b/%2e%2e/x",
+    "s3://b/x y",
+    "s3://b/x\n",
+    "s3://b/\x00",
+    "s3://b/`x`",
+    "s3://b/é/ß/\u212a",
+    "s3://b/\u2028",
+    "s3://b/\ud800",
+    "s3://b/\udcff.csv",
+    "scheme://user@host:99/p;q=1,$!*()~",
+    "s3://" + "k" * 507,  # 512 characters: the longest valid key
+    "s3://" + "k" * 508,
+    "s3://" + "é" * 507,  # 512 characters, more than 512 bytes
+]
+asset_keys = st.one_of(
+    st.text(max_size=600),
+    st.sampled_from(ASSET_NASTY),
+    st.tuples(
+        st.from_regex(r"[a-zA-Z0-9+.\-]{0,5}", fullmatch=True),
+        st.sampled_from(["://", ":/", ":///", "//", ":"]),
+        st.text(max_size=30),
+    ).map("".join),
+    st.text(
+        alphabet=st.sampled_from(sorted(_ASSET_RESTRICTED) + list("s3:/ab.é\ud800\udfff")),
+        max_size=12,
+    ).map(lambda rest: "s3://" + rest),
+    # Valid keys, but for a few: every allowed character, up to and past the length limit.
+    st.tuples(
+        st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True),
+        st.text(
+            st.characters(exclude_characters="".join(_ASSET_RESTRICTED), exclude_categories=["Cs"]),
+            max_size=40,
+        ),
+        st.sampled_from([0, 0, 0, 490, 510]),
+    ).map(lambda t: t[0] + "://" + t[1] + "x" * t[2]),
+)
+
+_TARGET = "s3://ok/target"
+
+
+def _task_run_id() -> str | None:
+    return cairn.runtime.task_run.id
+
+
+# how -> (write(catalog, key), the asset whose history shows it: None for the key itself)
+ASSET_WRITES = {
+    "Asset": (lambda cat, key: Asset(key=key), None),
+    "record": (lambda cat, key: cat.assets.record([key], status="failed"), None),
+    "record-many": (
+        lambda cat, key: cat.assets.record([key, "s3://ok/other"], status="succeeded"),
+        None,
+    ),
+    "upstream": (
+        lambda cat, key: cat.assets.record([_TARGET], status="succeeded", upstream=[key]),
+        _TARGET,
+    ),
+    "declared": (
+        lambda cat, key: cat.assets.record([_TARGET], status="succeeded", declared=[key]),
+        _TARGET,
+    ),
+    "materialize": (lambda cat, key: materialize(key)(_task_run_id)(), None),
+    "asset_deps": (
+        lambda cat, key: materialize(_TARGET, asset_deps=[key])(_task_run_id)(),
+        _TARGET,
+    ),
+    "with_options": (
+        lambda cat, key: materialize("s3://ok/x")(_task_run_id).with_options(assets=[key])(),
+        None,
+    ),
+}
+
+
+def test_arbitrary_asset_keys_are_refused_or_stored_inside_the_catalog(root, cat):
+    catalog_root = root / "cat"
+    outside = outside_tree(root)
+    outcomes: Counter[tuple[str, bool]] = Counter()
+
+    @SETTINGS
+    @given(key=asset_keys, how=st.sampled_from(sorted(ASSET_WRITES)))
+    def check(key, how):
+        assume(key != _TARGET)
+        write, target = ASSET_WRITES[how]
+        before = stat_tree(catalog_root)
+        with Accesses() as touched:
+            try:
+                result = write(cat, key)
+            except InvalidAssetKeyError as exc:
+                assert isinstance(exc, CatalogError) and isinstance(exc, ValueError)
+                accepted = False
+            else:
+                accepted = True
+        assert accepted == _valid_asset_key(key), (key, how)
+        outcomes[how, accepted] += 1
+        assert_inside(touched, catalog_root)
+        assert outside_tree(root) == outside
+        if not accepted:
+            assert stat_tree(catalog_root) == before  # refused before anything was written
+            return
+        if how == "Asset":
+            assert result.key == key
+            assert not any(p.startswith(str(catalog_root)) for p in touched)  # no I/O
+            return
+        # The materialization is in the asset's history, and the lineage index knows it.
+        latest = cat.assets.latest(target or key)
+        assert latest is not None
+        mid, mat = latest
+        assert result == (
+            mid if how.startswith(("record", "upstream", "declared")) else mat.task_run_id
+        )
+        if target is not None:
+            assert key in mat.upstream
+            assert (key, 1) in cat.lineage.upstream(target, depth=1)
+        else:
+            assert key in [a.key for a in mat.assets]
+            assert cat.lineage.history(key)[0].id == mid
+            assert cat.lineage.asset(key).health == mat.status
+
+    check()
+    assert {how for how, _ in outcomes} == set(ASSET_WRITES), outcomes
+    assert sum(n for (_, ok), n in outcomes.items() if ok) > 10, outcomes
+    assert sum(n for (_, ok), n in outcomes.items() if not ok) > 10, outcomes
+
+
+def facts(catalog_root: Path) -> dict[str, tuple[int, int]]:
+    """:func:`stat_tree` of the catalog without ``index/`` (derived data reads may write)."""
+    return {k: v for k, v in stat_tree(catalog_root).items() if not k.startswith("index" + os.sep)}
+
+
+def test_reading_arbitrary_asset_keys_never_fails(root, cat):
+    cat.assets.record(["s3://ok/raw"], status="succeeded")
+    cat.assets.record(["s3://ok/clean"], status="succeeded", upstream=["s3://ok/raw"])
+    catalog_root = root / "cat"
+    outside = outside_tree(root)
+    stored = facts(catalog_root)
+
+    @SETTINGS
+    @given(key=st.one_of(asset_keys, st.sampled_from(["s3://ok/raw", "s3://ok/clean"])))
+    def check(key):
+        known = key in ("s3://ok/raw", "s3://ok/clean")
+        with Accesses() as touched:
+            assert (cat.assets.latest(key) is not None) == known
+            assert len(cat.assets.history(key)) == int(known)
+            assert (cat.lineage.asset(key) is not None) == known
+            assert len(cat.lineage.history(key)) == int(known)
+            assert all(a.key.startswith(key) for a in cat.lineage.assets(prefix=key))
+            for walk in (cat.lineage.upstream, cat.lineage.downstream):
+                try:
+                    walk(key)
+                except NotFoundError:
+                    assert not known
+        assert_inside(touched, catalog_root)
+        assert outside_tree(root) == outside
+        assert facts(catalog_root) == stored  # reads write nothing but derived data (index/)
+
+    check()
+
+
+# -- ids and id prefixes, everywhere the Python API takes one ------------------------------
+
+ID_READ_ERRORS = (InvalidIdError, NotFoundError, AmbiguousIdError, InvalidRefNameError)
+
+
+def test_arbitrary_ids_everywhere_fail_typed_and_read_only_inside(root, cat):
+    ids = _populate(cat)
+    catalog_root = root / "cat"
+    outside = outside_tree(root)
+    stored = facts(catalog_root)
+    every = ids["live"] + ids["deleted"] + ids["other"]
+    candidates = st.one_of(
+        st.text(max_size=80),
+        st.text(alphabet="0123456789abcdefABCDEF/.", max_size=70),
+        st.sampled_from(PATHLIKE),
+        st.tuples(st.sampled_from(every), st.integers(0, 64)).map(lambda t: t[0][: t[1]]),
+        st.sampled_from(every).map(lambda i: i[:2] + "/" + i[2:]),
+        st.sampled_from(every).map(lambda i: "../" + i),
+        st.sampled_from(every).map(lambda i: i + "\n"),
+    )
+    reads = {
+        "get_record": lambda t: cat.get_record(t),
+        "resolve_id": lambda t: cat.resolve_id(t),
+        "objects.get": lambda t: cat.objects.get(t),
+        "objects.exists": lambda t: cat.objects.exists(t),
+        "runs.get": lambda t: cat.runs.get(t),
+        "artifacts.for_run": lambda t: cat.artifacts.for_run(t),
+        "lineage.for_run": lambda t: cat.lineage.for_run(t),
+        "Artifact.get": lambda t: Artifact.get(t),  # Prefect's get takes a key
+        "refs.get": lambda t: cat.refs.get(t),
+        "refs.iter_refs": lambda t: list(cat.refs.iter_refs(t)),
+    }
+
+    @SETTINGS
+    @given(text=candidates, op=st.sampled_from(sorted(reads)))
+    def check(text, op):
+        with Accesses() as touched:
+            try:
+                got = reads[op](text)
+            except ID_READ_ERRORS:
+                got = None
+            except WrongTypeError:
+                assert op == "get_record"  # a blob is not a record
+                got = None
+        if op == "refs.iter_refs":
+            assert all(name.startswith(text) for name, _ in got or [])
+        if op == "objects.exists" and got:
+            assert text in every
+        assert_inside(touched, catalog_root)
+        assert facts(catalog_root) == stored
+        assert outside_tree(root) == outside
+
+    check()
+
+
+# -- table shapes: deep, self-containing, huge; dataframes and Arrow tables ----------------
+
+
+def _nested(depth: int, wrap: Any) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = wrap(value)
+    return value
+
+
+def _self_containing() -> list[Any]:
+    row: list[Any] = [1]
+    row.append(row)
+    return [row]
+
+
+def test_deep_self_containing_and_huge_tables(root, cat):
+    catalog_root = root / "cat"
+    refused = [
+        [_nested(10_000, lambda v: [v])],
+        [{"a": _nested(10_000, lambda v: {"a": v})}],
+        _self_containing(),
+        {"a": _self_containing()},
+        [[10**5000]],
+    ]
+    for table in refused:
+        before = stat_tree(catalog_root)
+        with Accesses() as touched, pytest.raises(InvalidTableError):
+            create_table_artifact(table, key="hostile")
+        assert stat_tree(catalog_root) == before
+        assert_inside(touched, catalog_root)
+    stored = [
+        [_nested(50, lambda v: [v])],
+        [[i, "x" * 20, float("inf")] for i in range(5000)],
+        {"c": list(range(100_000))},
+        [dict.fromkeys(map(str, range(3000)), 0)],
+    ]
+    for table in stored:
+        aid = create_table_artifact(table, key="hostile")
+        data = cat.artifacts.get(aid).data
+        # Over 64 KiB, the payload is a blob of its own.
+        assert (cat.get_record(aid).blob is not None) == (len(data.encode()) > 64 * 1024)
+        assert strict_loads(data) == json.loads(json.dumps(table).replace("Infinity", "null"))
+
+
+def _arrow_columns() -> dict[str, tuple[Any, Any]]:
+    """Arrow columns of every kind, each with the JSON values it must read back as, or None
+    when JSON cannot hold them (a table with such a column is refused, as a Python table
+    holding such values is)."""
+    import numpy as np
+    import pyarrow as pa
+
+    when = dt.datetime(2026, 1, 2, 3, 4, 5)
+    return {
+        "int": (pa.array([1, None, -(2**63)]), [1, None, -(2**63)]),
+        "float": (pa.array([1.5, float("nan"), float("-inf")]), [1.5, None, None]),
+        "float16": (pa.array(np.array([1.5, 2, 3], dtype=np.float16)), [1.5, 2.0, 3.0]),
+        "string": (pa.array(["a", "", "\u2028\x00"]), ["a", "", "\u2028\x00"]),
+        "bool": (pa.array([True, False, None]), [True, False, None]),
+        "null": (pa.nulls(3), [None, None, None]),
+        "dictionary": (pa.array(["x", "y", "x"]).dictionary_encode(), ["x", "y", "x"]),
+        "timestamp": (pa.array([when] * 3, pa.timestamp("us")), [when.isoformat()] * 3),
+        "date": (pa.array([when.date()] * 3), [when.date().isoformat()] * 3),
+        "list": (pa.array([[1, 2], [], None]), [[1, 2], [], None]),
+        "struct": (pa.array([{"a": 1}, {"a": None}, None]), [{"a": 1}, {"a": None}, None]),
+        "map": (
+            pa.array([[("k", 1)], [], None], pa.map_(pa.string(), pa.int64())),
+            [[["k", 1]], [], None],
+        ),
+        "binary": (pa.array([b"\xff", b"", None]), None),
+        "fixed binary": (pa.array([b"ab", b"cd", None], pa.binary(2)), None),
+        "decimal": (pa.array([decimal.Decimal("1.5")] * 3), None),
+        "duration": (pa.array([dt.timedelta(seconds=1)] * 3), None),
+        "interval": (pa.array([pa.MonthDayNano([1, 2, 3])] * 3), None),
+        "list of binary": (pa.array([[b"x"], [], None]), None),
+        "struct of decimal": (pa.array([{"d": decimal.Decimal(1)}] * 3), None),
+    }
+
+
+def test_arbitrary_arrow_and_pandas_tables_are_stored_or_refused_cleanly(root, cat):
+    import pyarrow as pa
+
+    catalog_root = root / "cat"
+    outside = outside_tree(root)
+    columns = _arrow_columns()
+    # The one file written outside the catalog: the Parquet file made from the table, in
+    # the temporary folder, removed as soon as it is stored.
+    scratch = os.path.join(tempfile.gettempdir(), "cairn-table-")
+    outcomes: Counter[bool] = Counter()
+
+    @SETTINGS
+    @given(
+        picks=st.lists(
+            st.tuples(st.sampled_from(sorted(columns)), st.text(max_size=3)), max_size=4
+        ),
+        as_pandas=st.booleans(),
+    )
+    def check(picks, as_pandas):
+        names = [name for _, name in picks]
+        assume(not any("\ud800" <= c <= "\udfff" for n in names for c in n))
+        table: Any = pa.Table.from_arrays([columns[k][0] for k, _ in picks], names=names)
+        if as_pandas:
+            try:
+                table = table.to_pandas()
+            except (pa.ArrowException, TypeError, ValueError):
+                assume(False)  # no pandas frame holds that
+        expected = [columns[k][1] for k, _ in picks]
+        storable = len(set(names)) == len(names) and None not in expected
+        before = stat_tree(catalog_root)
+        with Accesses() as touched:
+            try:
+                aid = create_table_artifact(table, key="frames")
+            except InvalidTableError:
+                stored = False
+            else:
+                stored = True
+        outcomes[stored] += 1
+        assert_inside([p for p in touched if not p.startswith(scratch)], catalog_root)
+        assert not [p for p in touched if p.startswith(scratch) and os.path.exists(p)]
+        assert outside_tree(root) == outside
+        if not stored:
+            assert stat_tree(catalog_root) == before
+            assert as_pandas or not storable  # pandas may change types, and refuse more
+            return
+        assert as_pandas or storable
+        rows = strict_loads(cat.artifacts.get(aid).data)
+        assert len(rows) == (3 if picks else 0)
+        if not as_pandas:
+            assert rows == [
+                dict(zip(names, row, strict=True)) for row in zip(*expected, strict=True)
+            ]
+
+    check()
+    assert outcomes[True] and outcomes[False]
+
+
+# -- catalog URLs -------------------------------------------------------------------------
+
+URL_NASTY = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    ".",
+    "..",
+    "../..",
+    "cwd/../..",
+    "../CAIRN",
+    "../outside.txt",
+    "keep",
+    "~",
+    "~nobody-here/x",
+    "-",
+    "--",
+    "new catalog",
+    "file:",
+    "file:x",
+    "file://",
+    "file://localhost",
+    "file:///",
+    "file://host/x",
+    "file:///%00x",
+    "file://[",
+    "file://[::1]/x",
+    "file:///%2e%2e/%2e%2e",
+    "FILE://",
+    "local://x",
+    "file:///" + "x" * 300,
+    "x" * 300,
+    "/".join(["x"] * 3000),
+    "memory://",
+    "memory://../..",
+    "s3://",
+    "s3://a",
+    "s3://-bad/x",
+    "s3://bad-/x",
+    "s3://" + "b" * 64 + "/x",
+    "s3://bucket/../x",
+    "s3://bucket//x",
+    "s3://bucket/./x",
+    "s3://bucket/a\\b",
+    "s3://bucket/a\nb",
+    "s3://bucket/x?y",
+    "s3://bucket#x",
+    "s3://bucket/" + "p" * 501,
+    "s3://no-such-bucket-here/x",
+    "gs://bucket/x",
+    "http://example.com/x",
+    "://x",
+    "a://",
+    "C://x",
+    "\\\\server\\share",
+    "\ud800",
+]
+urls = st.one_of(
+    st.sampled_from(URL_NASTY),
+    st.text(max_size=40),
+    st.tuples(
+        st.sampled_from(["", "file", "FILE", "s3", "s3a", "memory", "gs", "local", "x"]),
+        st.sampled_from(["://", ":", ":/", ":///"]),
+        st.text(max_size=30),
+    ).map("".join),
+)
+URL_REFUSALS = (InvalidURLError, StorageError, CatalogFormatError)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def test_arbitrary_catalog_urls_are_refused_or_stay_in_their_folder(root, s3_env):
+    # Relative URLs resolve from root/cwd. A write is tried only where a URL resolves inside
+    # root (elsewhere the test only reads). S3 requests go to the local moto server.
+    outcomes: Counter[str] = Counter()
+
+    @SETTINGS
+    @given(url=urls)
+    def check(url):
+        with Accesses() as touched:
+            try:
+                opened = Catalog.from_url(url)
+            except URL_REFUSALS as exc:
+                assert isinstance(exc, CatalogError)
+                outcomes["refused"] += 1
+                # Opening reads the format marker and nothing else.
+                assert all(p.endswith(os.sep + "CAIRN") for p in touched if not python_file(p))
+                return
+        if opened.url.lower().startswith("memory://"):
+            assert touched == []
+            outcomes["memory"] += 1
+            return
+        top = Path(opened.area.root)  # a local folder (an S3 catalog needs its bucket)
+        assert Path(opened.objects.root) == top / "objects"
+        assert Path(opened.refs.root) == top / "refs"
+        with Accesses() as read:
+            try:
+                opened.exists()
+                opened.artifacts.keys()
+                opened.artifacts.latest("k")
+                list(opened.refs.iter_refs())
+            except StorageError:
+                pass  # not a folder, say
+        assert_inside(touched + read, top)
+        outcomes["read"] += 1
+        if not _within(top, root):
+            return
+        before = tree(root)
+        with Accesses() as wrote:
+            try:
+                opened.artifacts.create("markdown", "x", key="k")
+            except (CatalogFormatError, StorageError):
+                written = False
+            else:
+                written = True
+        if written:
+            outcomes["written"] += 1
+            assert Catalog.from_url(url).artifacts.latest("k").data == "x"
+        else:
+            outcomes["write refused"] += 1
+            assert tree(root) == before  # refused: nothing written
+        # Written: the catalog's files, and the folders above it that it needed (mkdir -p).
+        assert_inside([p for p in wrote if not _within(top, Path(p))], top)
+        after = tree(root)
+        beside = {k: v for k, v in after.items() if not _within(root / k, top)}
+        assert beside == {k: v for k, v in before.items() if not _within(root / k, top)}
+        if written and top not in (root, root / "cwd"):
+            shutil.rmtree(top)  # the next example starts from the same folders
+
+    check()
+    assert all(outcomes[k] for k in ("refused", "memory", "read", "written", "write refused"))
+
+
+def test_arbitrary_prefixes_in_a_bucket_stay_under_them(s3_bucket):
+    from cairn.testing import S3Requests
+
+    prefixes = st.one_of(
+        st.text(max_size=30),
+        st.sampled_from(["..", "../x", "%2e%2e", "a/../b", "a//b", "./a", "~", "a b", "é/ß"]),
+    )
+
+    @settings(max_examples=20, deadline=None)
+    @given(prefix=prefixes)
+    def check(prefix):
+        url = f"s3://{s3_bucket}/{prefix}"
+        with S3Requests() as requests:
+            try:
+                opened = Catalog.from_url(url)
+            except InvalidURLError:
+                assert requests.requests == []  # refused before any request
+                return
+            try:
+                aid = opened.artifacts.create("markdown", "x", key="k")
+            except CatalogFormatError:
+                pass  # the prefix holds other catalogs' files: not made a catalog
+            else:
+                assert Catalog.from_url(url).artifacts.get(aid).data == "x"
+        base = prefix.strip("/")
+        for request in requests.requests:
+            assert request.bucket == s3_bucket, (url, request)
+            if base and request.key:
+                assert request.key == base or request.key.startswith(base + "/"), (url, request)
+
+    check()
+
+
+# -- the command line -------------------------------------------------------------------
+
+CLI_NASTY = [
+    "",
+    "-x",
+    "../../outside.txt",
+    "a\nb",
+    "\x1b[31mred",
+    "s3://b/../../x",
+    "0" * 70,
+    "\udcff",  # what Python makes of a byte of argv that is not UTF-8
+]
+
+
+def _cli_cases(values: list[str]) -> list[tuple[list[str], dict[str, str] | None, bool]]:
+    """``(arguments, environment, may succeed)`` for each command that takes each value."""
+    cases = []
+    for v in values:
+        cases += [
+            (["artifact", "inspect", "--", v], None, False),
+            (["artifact", "show", "--", v], None, False),
+            (["artifact", "delete", "--yes", "--", v], None, False),
+            (["artifact", "delete", "--yes", f"--id={v}"], None, False),
+            (["cat-object", "--", v], None, False),
+            (["show-ref", "--", v], None, True),  # a prefix no ref has lists nothing
+            (["asset", "show", "--", v], None, False),
+            (["run", "show", "--", v], None, False),
+            # Opening a folder that is not a catalog yet lists nothing, and creates nothing.
+            ([f"--catalog={v}", "artifact", "ls"], None, True),
+            (["artifact", "delete", "--yes", "no-such-key"], {"CAIRN_CATALOG": v}, False),
+        ]
+    return cases
+
+
+def _check_cli(run_cli, root: Path, cases) -> Counter[str]:
+    catalog_root = root / "cat"
+
+    def everything() -> dict[str, bytes]:
+        # Lineage reads (asset show) may write the derived index: nothing else may change.
+        return {k: v for k, v in tree(root).items() if not k.startswith(f"cat{os.sep}index")}
+
+    before = everything()
+
+    def run(case):
+        args, env, _ = case
+        catalog = None if env else str(catalog_root)
+        return run_cli(*args, catalog=catalog, env=env, cwd=root / "cwd")
+
+    outcomes: Counter[str] = Counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for (args, env, may_succeed), result in zip(cases, pool.map(run, cases), strict=True):
+            assert "Traceback" not in result.stdout + result.stderr, (args, env, result)
+            if result.returncode == 0:
+                assert may_succeed, (args, env, result)
+                outcomes["listed"] += 1
+                if args[0] == "show-ref":
+                    names = [line.split(" ", 1)[1] for line in result.stdout.splitlines()]
+                    assert all(name.startswith(args[-1]) for name in names)
+                continue
+            line = error_line(result)  # exit code 1, one line on stderr, no traceback
+            assert line.isprintable() and line.strip(), (args, env, line)
+            outcomes["refused"] += 1
+    assert everything() == before  # nothing written, in the catalog or beside it
+    return outcomes
+
+
+def test_cli_refusals_are_one_readable_line(root, cat, run_cli):
+    _populate(cat)
+    outcomes = _check_cli(run_cli, root, _cli_cases(CLI_NASTY))
+    assert outcomes["refused"] > 8 * len(CLI_NASTY), outcomes
+
+
+def test_an_empty_catalog_option_is_refused_not_ignored(root, cat, run_cli):
+    # With CAIRN_CATALOG naming a catalog, --catalog= must not quietly mean that one.
+    _populate(cat)
+    before = tree(root / "cat")
+    line = error_line(
+        run_cli("--catalog=", "artifact", "delete", "--yes", "big", catalog=str(root / "cat"))
+    )
+    assert "is not a catalog URL" in line
+    assert tree(root / "cat") == before
+
+
+def test_cli_refusals_for_drawn_text(root, cat, run_cli):
+    # A few drawn values on top of the fixed list, each given to one command: each command
+    # is a process, which costs a few tenths of a second.
+    drawn: list[tuple[list[str], dict[str, str] | None, bool]] = []
+
+    @settings(max_examples=6, deadline=None, database=None)
+    @given(
+        value=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20),
+        which=st.integers(0, 9),
+    )
+    def draw(value, which):
+        drawn.append(_cli_cases([value])[which])
+
+    draw()
+    _populate(cat)
+    _check_cli(run_cli, root, drawn)

@@ -39,11 +39,15 @@ _cache_lock = threading.Lock()
 def resolve_catalog_url(explicit: str | None = None) -> str:
     """Return the URL of the catalog to use, following the documented precedence.
 
+    An explicit URL is returned as given, even an empty one (which opening then refuses):
+    ``--catalog ""`` must not quietly mean the default catalog. An empty ``CAIRN_CATALOG``
+    counts as unset.
+
     Example:
         >>> resolve_catalog_url("memory://docs")
         'memory://docs'
     """
-    if explicit:
+    if explicit is not None:
         return explicit
     env = os.environ.get(ENV_VAR)
     if env:

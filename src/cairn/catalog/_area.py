@@ -63,10 +63,13 @@ class LocalFileArea(FileArea):
 
     def read(self, relpath: str) -> bytes | None:
         # docstring inherited
+        path = self.root / relpath
         try:
-            return (self.root / relpath).read_bytes()
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:  # a name too long, a permission denied...
+            raise StorageError(f"could not read {str(path)!r}: {exc}") from exc
 
     def write(self, relpath: str, data: bytes, *, exclusive: bool = False) -> bool:
         # docstring inherited
@@ -88,8 +91,8 @@ class LocalFileArea(FileArea):
         finally:
             try:
                 tmp.unlink()
-            except FileNotFoundError:
-                pass
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # published (renamed), or never written: the root is not a folder
 
     def delete_tree(self, relpath: str) -> None:
         # docstring inherited

@@ -92,6 +92,10 @@ def validate_asset_key(key: object) -> str:
     for char in RESTRICTED_ASSET_CHARACTERS:
         if char in key:
             raise InvalidAssetKeyError(f"Asset key cannot contain '{char}'")
+    if not _is_utf8(key):
+        # A lone surrogate (from a file name Python could not decode, say) has no UTF-8
+        # form, so it can be neither stored nor hashed into the asset's ref name.
+        raise InvalidAssetKeyError(f"Asset key cannot contain a lone surrogate: {key!r}")
     if len(key) > MAX_ASSET_KEY_LENGTH:
         raise InvalidAssetKeyError(f"Asset key cannot exceed {MAX_ASSET_KEY_LENGTH} characters")
     if not _URI_RE.match(key):
@@ -282,9 +286,19 @@ def _neg(oid: str) -> str:
 _COMPLEMENT = str.maketrans("0123456789abcdef", "fedcba9876543210")
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def asset_ref(key: str) -> str:
     """Return the name of the ref holding asset ``key``'s latest history head."""
-    return f"assets/{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+    # "surrogatepass": a read of a key no asset can have (see validate_asset_key) finds
+    # nothing, rather than failing; every valid key is plain UTF-8, hashed as it always was.
+    return f"assets/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 class AssetRecords:

@@ -300,10 +300,20 @@ def _s3_stores(
 
 def _local_root(url: str, scheme: str) -> Path:
     if scheme:
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise InvalidURLError(f"{url!r}: file URLs must name a local path (file:///abs/path)")
+        refused = f"{url!r}: file URLs must name a local path (file:///abs/path)"
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "file://[": an unclosed IPv6 host
+            raise InvalidURLError(refused) from None
+        if parts.netloc not in ("", "localhost") or not parts.path:
+            raise InvalidURLError(refused)
         path = unquote(parts.path)
+        if "\x00" in path:  # percent-encoded: "%00"
+            raise InvalidURLError(f"{url!r} is not a catalog URL: it contains a NUL character")
     else:
         path = url
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate that no file name can hold
+        raise InvalidURLError(f"{url!r} is not a catalog URL: it is not a valid path") from None
     return Path(os.path.abspath(os.path.expanduser(path)))

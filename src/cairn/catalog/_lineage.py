@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from cairn.catalog._assets import HistoryStep, HistoryWalk, asset_ref, read_node
+from cairn.catalog._assets import HistoryStep, HistoryWalk, _is_utf8, asset_ref, read_node
 from cairn.catalog._index_lineage import (
     BASE_PATH,
     DELTA_PATH,
@@ -129,6 +129,11 @@ def _worker_count(catalog: Catalog) -> int:
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, _MAX_WORKERS))
+
+
+def _is_text(value: object) -> bool:
+    """Return whether ``value`` is a string the index can hold (UTF-8: no lone surrogates)."""
+    return isinstance(value, str) and _is_utf8(value)
 
 
 def _from_micros(value: int) -> dt.datetime:
@@ -320,6 +325,8 @@ class Lineage:
         """Return the materializations of asset ``key``, newest first ([] if there are none)."""
         import pyarrow.compute as pc
 
+        if not _is_text(key):
+            return []  # no asset has such a key
         with self._lock:
             rows = self._current_rows()
             mask = pc.equal(rows.table.column("key"), arrow_strings([key])[0])
@@ -334,6 +341,8 @@ class Lineage:
         """
         import pyarrow.compute as pc
 
+        if not _is_text(run_id):
+            return []  # no run has such an id
         with self._lock:
             table = self._current_rows().table
             target = arrow_strings([run_id])[0]

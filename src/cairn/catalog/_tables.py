@@ -6,11 +6,14 @@ infinities) replaced by null, so the shape and column order are the caller's.
 
 Dataframes (pandas, polars) and Arrow tables are stored columnar, as a Parquet blob, so a
 million-row table never becomes one giant JSON document in memory; their ``data`` (the JSON
-list of row records) is produced only when someone reads it.
+list of row records) is produced only when someone reads it. So that it can be, a table whose
+column names repeat, or with binary, decimal, duration or interval values, is refused when
+it is given (its schema says so), as a Python table holding such values is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -24,6 +27,7 @@ from cairn.errors import InvalidTableError
 
 __all__ = [
     "arrow_table_of",
+    "check_arrow_table",
     "is_dataframe",
     "parquet_file",
     "read_parquet",
@@ -112,6 +116,10 @@ def table_json(table: Any) -> str:
         return json.dumps(sanitize(table), default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidTableError(f"table cannot be stored: {exc}") from None
+    except RecursionError:
+        raise InvalidTableError(
+            "table cannot be stored: it is nested too deeply, or contains itself"
+        ) from None
 
 
 def is_dataframe(table: Any) -> bool:
@@ -130,20 +138,77 @@ def is_dataframe(table: Any) -> bool:
 
 
 def arrow_table_of(table: Any) -> Any:
-    """Return a dataframe or Arrow object as a ``pyarrow.Table``."""
+    """Return a dataframe or Arrow object as a ``pyarrow.Table``, checked.
+
+    Raises:
+        InvalidTableError: the table cannot be converted, or its rows could not be given as
+            JSON (see :func:`check_arrow_table`).
+    """
     import pyarrow as pa
 
     module = type(table).__module__.split(".", 1)[0]
     try:
         if module == "pandas":
-            return pa.Table.from_pandas(table, preserve_index=False)
-        if module == "polars":
-            return table.to_arrow()
-        if isinstance(table, pa.RecordBatch):
-            return pa.Table.from_batches([table])
-        return table
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+        elif module == "polars":
+            arrow = table.to_arrow()
+        elif isinstance(table, pa.RecordBatch):
+            arrow = pa.Table.from_batches([table])
+        else:
+            arrow = table
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise InvalidTableError(f"table cannot be stored as Parquet: {exc}") from None
+    check_arrow_table(arrow)
+    return arrow
+
+
+def check_arrow_table(table: Any) -> None:
+    """Refuse an Arrow table whose ``data`` (its rows as JSON) could not be produced.
+
+    Its column names must be unique (rows are objects keyed by them), and no column may
+    hold binary, decimal, duration or interval values, at any depth: JSON has no such
+    values, and a Python table holding them is refused too. Only the schema is read.
+
+    Raises:
+        InvalidTableError: the table has one of those columns.
+    """
+    names = table.schema.names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidTableError(f"table column names must be unique; {twice[0]!r} appears twice")
+    for field in table.schema:
+        kind = _non_json_kind(field.type)
+        if kind is not None:
+            raise InvalidTableError(
+                f"table column {field.name!r} holds {kind} values, which a table's JSON "
+                "cannot hold: convert the column (to strings or numbers) first"
+            )
+
+
+def _non_json_kind(arrow_type: Any) -> str | None:
+    """Return which kind of value of ``arrow_type`` JSON cannot hold, or None."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_dictionary(arrow_type):
+        return _non_json_kind(arrow_type.value_type)
+    if isinstance(arrow_type, pa.ExtensionType):
+        return _non_json_kind(arrow_type.storage_type)
+    if t.is_decimal(arrow_type):
+        return "decimal"
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type):
+        return "binary"
+    if t.is_fixed_size_binary(arrow_type):
+        return "binary"
+    if t.is_duration(arrow_type):
+        return "duration"
+    if t.is_interval(arrow_type):
+        return "interval"
+    for i in range(arrow_type.num_fields):  # lists, maps, structs, unions: their values
+        found = _non_json_kind(arrow_type.field(i).type)
+        if found is not None:
+            return found
+    return None
 
 
 @contextmanager
@@ -171,7 +236,8 @@ def parquet_file(table: Any) -> Iterator[str]:
         del arrow
         yield path
     finally:
-        os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):  # pyarrow removes what it failed to write
+            os.unlink(path)
 
 
 def rows_json_from_arrow(table: Any) -> str:

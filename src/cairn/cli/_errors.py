@@ -39,9 +39,20 @@ def debug_enabled(flag: bool | None = None) -> bool:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` on stderr and end the command with exit code ``code``."""
-    typer.echo(message, err=True)
+    r"""Print ``message`` on stderr, as one line, and end the command with exit code ``code``.
+
+    Messages quote what the user typed (a key, an id, a URL), which may hold line breaks or
+    terminal escape sequences: every character that does not print is shown escaped
+    (``\n``, ``\x1b``), so an error is always one readable line.
+    """
+    typer.echo(_printable(message), err=True)
     raise typer.Exit(code)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _one_line(exc: BaseException) -> str:
