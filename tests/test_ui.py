@@ -59,6 +59,25 @@ class Server:
         self.sock.close()
 
 
+def tiny_png(width: int = 3, height: int = 2) -> bytes:
+    """A valid PNG of ``width`` x ``height`` red pixels, made without an imaging library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
 def make_catalog(root: Path) -> Catalog:
     """The demo's catalog, plus a long table, a keyless artifact in a run, odd types."""
     import cairn
@@ -78,6 +97,7 @@ def make_catalog(root: Path) -> Catalog:
         rows = [{"n": i, "square": i * i, "word": f"w{i % 7}"} for i in range(250)]
         create_table_artifact(rows, key="long-table", description="250 rows")
     cat.artifacts.create("custom-kind", {"a": [1, 2]}, key="custom", description="a custom type")
+    cat.artifacts.create("image", image=tiny_png(), key="stored-image", description="a PNG")
     return cat
 
 
@@ -250,6 +270,22 @@ def test_asset_pages_group_show_and_draw_the_lineage(client: Any, catalog: Catal
         f"/runs/{next(r.id for r in catalog.runs.list() if r.function == 'cairn-demo')}"
     )
     assert f'href="/assets/view?key={quote(ORDERS, safe="")}" class="asset"' in run.text
+
+
+def test_an_image_stored_in_the_catalog_is_served_as_an_image(
+    client: Any, catalog: Catalog
+) -> None:
+    image = catalog.artifacts.latest("stored-image")
+    src = f"/artifacts/id/{image.id}/image.png"
+    assert f'<img src="{src}"' in client.get("/artifacts/key/stored-image").text
+    r = client.get(src)
+    assert r.status_code == 200 and r.content == tiny_png()
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert client.get(f"/artifacts/id/{image.id}/image.gif").status_code == 404
+    chart = catalog.artifacts.latest("demo-chart")  # an image behind a URL: nothing stored
+    assert client.get(f"/artifacts/id/{chart.id}/image.png").status_code == 404
 
 
 # -- downloads -------------------------------------------------------------------------
@@ -441,7 +477,7 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
 
     dest = tmp_path / "site"
     result = ok(export(catalog, dest))
-    assert result.stdout.startswith("Exported 7 artifact keys (10 versions), 2 runs, 3 assets")
+    assert result.stdout.startswith("Exported 8 artifact keys (11 versions), 2 runs, 3 assets")
     index = (dest / "index.html").read_text()
     assert 'http-equiv="Content-Security-Policy"' in index
     assert 'href="artifacts/key/demo-report.html"' in index
@@ -460,6 +496,8 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
     assert (dest / "artifacts/id" / report.id / "data.md").read_text() == report.data
     table = catalog.artifacts.latest("long-table")
     assert (dest / "artifacts/id" / table.id / "page-3.html").is_file()
+    image = catalog.artifacts.latest("stored-image")
+    assert (dest / "artifacts/id" / image.id / "image.png").read_bytes() == tiny_png()
     assets = (dest / "assets/index.html").read_text()
     assert assets.count('class="asset"') == 3 and (dest / "assets/graph.html").is_file()
     # Again into the same folder: replaced. Into a folder of other files: refused.

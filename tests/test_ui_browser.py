@@ -144,14 +144,16 @@ def shoot(page: Any, name: str, *, docs: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Catalog, CliServer]]:
-    import cairn
-    from cairn.demo import run_demo
-
+    # As a user does: `cairn demo`, then `cairn ui`, in a folder. (In a child process: while
+    # Playwright's sync API runs an event loop here, cairn's functions would return
+    # coroutines, as Prefect's do inside a loop.)
     folder = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [*CAIRN_MODULE, "demo", "--quiet"],
+        cwd=folder, env=clean_environment(), check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
     cat = Catalog.from_url(str(folder / ".cairn"))
-    with cairn.use_catalog(cat):
-        run_demo()
-    server = CliServer(".cairn", cwd=folder)  # as a user runs it: `cairn ui` beside .cairn
+    server = CliServer(".cairn", cwd=folder)
     yield cat, server
     server.close()
 
@@ -290,6 +292,24 @@ def test_progress_bar_moves_while_the_page_is_open(context: Any, tmp_path: Path)
         page.wait_for_function("b => document.querySelector(b).value === 100", arg=bar)
         assert page.evaluate("window.__sameDocument") == "yes"  # never reloaded
         shoot(page, "progress")
+        assert w.errors == [] and w.csp == []
+    finally:
+        server.close()
+
+
+def test_an_image_stored_in_the_catalog_shows(context: Any, tmp_path: Path) -> None:
+    from test_ui import tiny_png
+
+    cat = Catalog.from_url(str(tmp_path / "images"))
+    cat.artifacts.create("image", image=tiny_png(40, 20), key="chart", description="stored")
+    server = CliServer(cat.url)
+    try:
+        w = Watched(context)
+        w.page.goto(server.url + "/artifacts/key/chart")
+        img = w.page.locator(".body-image img")
+        img.wait_for()
+        w.page.wait_for_function("i => i.complete", arg=img.element_handle())
+        assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [40, 20]
         assert w.errors == [] and w.csp == []
     finally:
         server.close()

@@ -271,15 +271,13 @@ def create_app(catalog: Catalog, *, debug: bool = False) -> Starlette:
         found = image_file(catalog, artifact)
         if request.path_params["ext"] != found.filename.rsplit(".", 1)[1]:
             raise PageNotFound("no such image")
-        return Response(
-            found.data,
-            media_type=found.media_type,
-            # Opened on its own, an image is no document: no script, no style, sandboxed.
-            headers={
-                "content-security-policy": "default-src 'none'; sandbox",
-                "cache-control": "public, max-age=31536000, immutable",
-            },
-        )
+        from cairn.catalog._images import IMAGE_HEADERS
+
+        # Opened on its own, an image is no document: no script, no style, sandboxed. Its
+        # URL names an immutable version, so it may be cached for good.
+        headers = {name.lower(): value for name, value in IMAGE_HEADERS.items()}
+        headers["cache-control"] = "public, max-age=31536000, immutable"
+        return Response(found.data, media_type=found.media_type, headers=headers)
 
     def progress(request: Request) -> Response:
         artifact = get_artifact(catalog, request.path_params["artifact_id"])

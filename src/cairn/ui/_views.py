@@ -61,12 +61,7 @@ ROWS_PER_PAGE = 100
 ROWS_IN_PREVIEW = 20
 RUNS_PER_PAGE = 50
 
-_IMAGE_TYPES = (
-    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
-    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
-    (b"GIF87a", "gif", "image/gif"),
-    (b"GIF89a", "gif", "image/gif"),
-)
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
 
 class PageNotFound(NotFoundError):
@@ -154,25 +149,24 @@ class Version:
 def image_blob(catalog: Catalog, artifact: ArtifactResponse) -> tuple[bytes, str, str] | None:
     """Return an image stored in the catalog as ``(bytes, extension, content type)``.
 
-    None when the version names no image blob, or its bytes are no image type the viewer
-    serves (PNG, JPEG, GIF, WebP: recognized by their first bytes, never by what the
-    pipeline claimed, so nothing is served as HTML or SVG).
+    None when the version stores no image, or its bytes are no image type the viewer
+    serves: the type is read from the bytes themselves (PNG, JPEG, GIF, WebP), never taken
+    from what was stored beside them, so nothing is ever served as HTML or SVG.
     """
-    blob = getattr(artifact.record, "image", None)
-    if not blob:
+    from cairn.catalog._images import sniff_media_type
+
+    if artifact.image is None:
         return None
-    data = catalog.objects.get(blob)
-    for magic, extension, content_type in _IMAGE_TYPES:
-        if data.startswith(magic):
-            return data, extension, content_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return data, "webp", "image/webp"
-    return None
+    data, _ = artifact.image_bytes()
+    media_type = sniff_media_type(data)
+    extension = _EXTENSIONS.get(media_type)
+    return (data, extension, media_type) if extension else None
 
 
-def _image_extension(catalog: Catalog, artifact: ArtifactResponse) -> str | None:
-    found = image_blob(catalog, artifact)
-    return found[1] if found else None
+def _image_extension(artifact: ArtifactResponse) -> str | None:
+    # From the stored media type: a page shows the image without reading its bytes.
+    image = artifact.image
+    return _EXTENSIONS.get(image.media_type) if image is not None else None
 
 
 def progress_state(artifact: ArtifactResponse) -> dict[str, Any]:
@@ -236,7 +230,7 @@ def _version(
         view.downloads.append(("csv", links.download(artifact.id, "csv")))
         view.downloads.append(("parquet", links.download(artifact.id, "parquet")))
     elif kind == "image":
-        extension = _image_extension(catalog, artifact)
+        extension = _image_extension(artifact)
         if extension is not None:
             body["src"] = links.image(artifact.id, extension)
             body["url"] = None
