@@ -645,8 +645,8 @@ class S3ObjectStore(ObjectStore):
                 IfNoneMatch="*",
             )
         except S3RequestError as exc:
-            if exc.status == 412 and self.location.head(self._key(oid)) is not None:
-                return size  # already stored, by the same bytes
+            if exc.status == 412 and self._freshen(self._key(oid), size):
+                return size  # already stored, by the same bytes: freshened, as put does
             if exc.status in (403, 501) or exc.code in ("NotImplemented", "InvalidRequest"):
                 return None
             raise
