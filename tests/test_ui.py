@@ -288,6 +288,25 @@ def test_an_image_stored_in_the_catalog_is_served_as_an_image(
     assert client.get(f"/artifacts/id/{chart.id}/image.png").status_code == 404
 
 
+def test_the_viewer_reads_a_catalog_in_a_bucket(s3_url: str) -> None:
+    import cairn
+    from cairn.artifacts import create_table_artifact
+    from cairn.demo import run_demo
+
+    cat = Catalog.from_url(s3_url)
+    with cairn.use_catalog(cat):
+        run_demo()
+        create_table_artifact([{"a": 1}, {"a": 2}], key="in-a-bucket")
+    with Server(Catalog.from_url(s3_url)) as s, httpx.Client(base_url=s.url) as c:
+        listing = c.get("/artifacts").text
+        assert "/artifacts/key/in-a-bucket" in listing and "/artifacts/key/demo-report" in listing
+        table = cat.artifacts.latest("in-a-bucket")
+        assert c.get(f"/artifacts/id/{table.id}/data.csv").text == "a\n1\n2\n"
+        run = next(r for r in cat.runs.list() if r.function == "cairn-demo")
+        assert "Task runs (3)" in c.get(f"/runs/{run.id}").text
+        assert c.get("/assets/graph").text.count('<g class="node ') == 3
+
+
 # -- downloads -------------------------------------------------------------------------
 
 
