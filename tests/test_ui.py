@@ -390,6 +390,38 @@ def test_pages_have_no_inline_script_or_style(client: Any, catalog: Catalog) -> 
         assert " style=" not in text and "<style" not in text
 
 
+REFLECTED = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'><svg onload=alert(1)>",
+]
+
+
+@pytest.mark.parametrize("payload", REFLECTED)
+def test_what_a_url_says_comes_back_escaped(client: Any, catalog: Catalog, payload: str) -> None:
+    from urllib.parse import quote
+
+    table = catalog.artifacts.latest("long-table")
+    requests = [
+        ("/artifacts", {"q": payload}),
+        ("/artifacts", {"type": payload}),
+        ("/artifacts", {"page": payload}),
+        (f"/artifacts/key/{quote(payload, safe='')}", {}),
+        (f"/artifacts/id/{quote(payload, safe='')}/", {}),
+        (f"/artifacts/id/{table.id}/", {"sort": payload, "page": 2}),
+        (f"/runs/{quote(payload, safe='')}", {}),
+        ("/assets/view", {"key": payload}),
+        ("/assets/graph", {"key": payload}),
+        (f"/{quote(payload, safe='')}", {}),
+    ]
+    for path, params in requests:
+        r = client.get(path, params=params)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        assert payload not in r.text, path
+        for fragment in ("<script>", "<img", "<svg onload"):  # escaped: &lt;img ...
+            assert fragment not in r.text, (path, fragment)
+
+
 def test_the_app_writes_no_record_and_no_ref(tmp_path: Path) -> None:
     cat = make_catalog(tmp_path / "ro")
     before = {part: tree(tmp_path / "ro", part) for part in ("objects", "refs")}
