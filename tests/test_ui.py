@@ -98,6 +98,7 @@ def make_catalog(root: Path) -> Catalog:
         create_table_artifact(rows, key="long-table", description="250 rows")
     cat.artifacts.create("custom-kind", {"a": [1, 2]}, key="custom", description="a custom type")
     cat.artifacts.create("image", image=tiny_png(), key="stored-image", description="a PNG")
+    cat.artifacts.create("markdown", "# loose", description="made outside any run")
     return cat
 
 
@@ -224,6 +225,15 @@ def test_runs_pages_show_task_runs_and_what_they_made(client: Any, catalog: Cata
     version = client.get(f"/artifacts/id/{oid}/").text
     assert "Keyless artifact" in version and "<h1>made without a key</h1>" in version
     assert client.get("/runs/0123456789abcdef").status_code == 404
+
+
+def test_keyless_artifacts_made_outside_runs_have_their_page(client: Any, catalog: Catalog) -> None:
+    listing = client.get("/artifacts").text
+    assert '<a href="/artifacts/keyless" class="keyless-link">1 made outside any run</a>' in listing
+    (loose,) = [a for a in catalog.artifacts.keyless() if a.flow_run_id is None]
+    page = client.get("/artifacts/keyless").text
+    assert f'href="/artifacts/id/{loose.id}/"' in page and "made outside any run" in page
+    assert "<h1>loose</h1>" in client.get(f"/artifacts/id/{loose.id}/").text
 
 
 def test_progress_api_reads_the_latest_update(tmp_path: Path) -> None:
@@ -528,7 +538,7 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
 
     dest = tmp_path / "site"
     result = ok(export(catalog, dest))
-    assert result.stdout.startswith("Exported 8 artifact keys (11 versions), 2 runs, 3 assets")
+    assert result.stdout.startswith("Exported 8 artifact keys (12 versions), 2 runs, 3 assets")
     index = (dest / "index.html").read_text()
     assert 'http-equiv="Content-Security-Policy"' in index
     assert 'href="artifacts/key/demo-report.html"' in index
@@ -549,6 +559,8 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
     assert (dest / "artifacts/id" / table.id / "page-3.html").is_file()
     image = catalog.artifacts.latest("stored-image")
     assert (dest / "artifacts/id" / image.id / "image.png").read_bytes() == tiny_png()
+    assert 'href="artifacts/keyless.html"' in index
+    assert "made outside any run" in (dest / "artifacts/keyless.html").read_text()
     assets = (dest / "assets/index.html").read_text()
     assert assets.count('class="asset"') == 3 and (dest / "assets/graph.html").is_file()
     # Again into the same folder: replaced. Into a folder of other files: refused.

@@ -5,6 +5,7 @@
 =====================================  =============================================
 ``/``, ``/artifacts``                  latest version per key (``type``, ``q``, ``page``)
 ``/artifacts/key/{key}``               a key's versions, newest first (``page``)
+``/artifacts/keyless``                 keyless artifacts made outside any run (``page``)
 ``/artifacts/id/{id}/``                one version (a table: ``page``, ``sort``, ``desc``)
 ``/artifacts/id/{id}/data.{fmt}``      its data as ``md``, ``csv`` or ``parquet``
 ``/artifacts/id/{id}/image.{ext}``     an image stored in the catalog
@@ -44,6 +45,7 @@ from cairn.ui._views import (
     format_helpers,
     get_artifact,
     key_page,
+    keyless_page,
     progress_state,
     run_page,
     runs_page,
@@ -128,7 +130,13 @@ class Site:
             **extra,
             **page.context,
         }
-        section = {"key": "artifacts", "version": "artifacts", "run": "runs", "asset": "assets"}
+        section = {
+            "key": "artifacts",
+            "keyless": "artifacts",
+            "version": "artifacts",
+            "run": "runs",
+            "asset": "assets",
+        }
         context["section"] = section.get(context["section"], context["section"])
         return self.env.get_template(page.template).render(context)
 
@@ -236,6 +244,9 @@ def create_app(catalog: Catalog, *, debug: bool = False) -> Starlette:
             ),
         )
 
+    def keyless(request: Request) -> Response:
+        return html(request, keyless_page(catalog, links_for(request), _int(request, "page")))
+
     def version(request: Request) -> Response:
         params = request.query_params
         page = version_page(
@@ -311,6 +322,7 @@ def create_app(catalog: Catalog, *, debug: bool = False) -> Starlette:
         Route("/", artifacts),
         Route("/artifacts", artifacts),
         Route("/artifacts/key/{key}", key),
+        Route("/artifacts/keyless", keyless),
         Route("/artifacts/id/{artifact_id}", version_no_slash),
         Route("/artifacts/id/{artifact_id}/", version),
         Route("/artifacts/id/{artifact_id}/data.{fmt}", data),

@@ -6,7 +6,8 @@ export, so the folder works on any static host (a bucket's website included) and
 disk. It holds:
 
 * ``index.html`` (the artifacts page) and ``artifacts/``: the list pages (every type, then
-  each type), each key's pages, and each version's folder (its page, its table's pages, its
+  each type), each key's pages, the keyless artifacts made outside runs, and each version's
+  folder (its page, its table's pages, its
   downloads as ``data.md`` / ``data.csv`` / ``data.parquet``, a stored image);
 * ``runs/``: the runs pages and a page per run and task run;
 * ``assets/``: the asset pages and the lineage graph, where the viewer has them;
@@ -44,6 +45,8 @@ from cairn.ui._views import (
     artifact_kind,
     artifacts_page,
     key_page,
+    keyless_outside_runs,
+    keyless_page,
     run_page,
     runs_page,
     table_data,
@@ -183,9 +186,12 @@ def export_site(
             page(ExportLinks.key_path(head.key, number), key_page, head.key, number, history)
         for artifact in history:
             _export_version(catalog, out, page, artifact, history[0].id)
-    # Keyless artifacts, reached through their runs.
+    # Keyless artifacts: reached through their runs, or (made outside any run) their page.
     for artifact in catalog.artifacts.keyless():
         _export_version(catalog, out, page, artifact, None)
+    outside = keyless_outside_runs(catalog)
+    for number in range(1, max(1, math.ceil(len(outside) / ARTIFACTS_PER_PAGE)) + 1):
+        page(ExportLinks.keyless_path(number), keyless_page, number, outside)
 
     # Runs.
     runs = top_level_runs(catalog)

@@ -46,6 +46,10 @@ class Links:
         """An artifact key's page: its versions, newest first."""
         raise NotImplementedError
 
+    def keyless(self, page: int = 1) -> str:
+        """The artifacts without a key made outside any run (those in runs are on theirs)."""
+        raise NotImplementedError
+
     def version(
         self, artifact_id: str, page: int = 1, sort: str | None = None, desc: bool = False
     ) -> str:
@@ -102,6 +106,10 @@ class ServerLinks(Links):
     def key(self, key: str, page: int = 1) -> str:
         # docstring inherited
         return f"{self.root}/artifacts/key/{quote(key, safe='')}{_query(page=page)}"
+
+    def keyless(self, page: int = 1) -> str:
+        # docstring inherited
+        return f"{self.root}/artifacts/keyless{_query(page=page)}"
 
     def version(
         self, artifact_id: str, page: int = 1, sort: str | None = None, desc: bool = False
@@ -185,6 +193,11 @@ class ExportLinks(Links):
         return f"artifacts/key/{key}.html" if page == 1 else f"artifacts/key/{key}-{page}.html"
 
     @staticmethod
+    def keyless_path(page: int = 1) -> str:
+        """The file of the keyless artifacts' page ``page``."""
+        return "artifacts/keyless.html" if page == 1 else f"artifacts/keyless-{page}.html"
+
+    @staticmethod
     def version_dir(artifact_id: str) -> str:
         """The folder of one version's files (its page, downloads, image)."""
         name = (
@@ -228,6 +241,10 @@ class ExportLinks(Links):
     def key(self, key: str, page: int = 1) -> str:
         # docstring inherited
         return self._rel(self.key_path(key, page))
+
+    def keyless(self, page: int = 1) -> str:
+        # docstring inherited
+        return self._rel(self.keyless_path(page))
 
     def version(
         self, artifact_id: str, page: int = 1, sort: str | None = None, desc: bool = False

@@ -48,6 +48,8 @@ __all__ = [
     "artifacts_page",
     "image_blob",
     "key_page",
+    "keyless_outside_runs",
+    "keyless_page",
     "progress_state",
     "run_page",
     "runs_page",
@@ -343,6 +345,9 @@ def artifacts_page(
         )
         for a in chosen[start : start + per_page]
     ]
+    # Keyless artifacts made in a run are on the run's page; those made outside any run
+    # each have a ref of their own, counted by listing the names (no read).
+    outside_runs = sum(1 for _ in catalog.refs.iter_names("keyless/"))
     filters = [("all types", links.artifacts(None, q), not type)]
     filters += [(kind, links.artifacts(kind, q), kind == type) for kind in kinds]
     return Page(
@@ -354,9 +359,47 @@ def artifacts_page(
             "type": type or "",
             "q": q or "",
             "keys_total": len(everything),
+            "keyless": outside_runs,
         },
         title="Artifacts",
     )
+
+
+def keyless_outside_runs(catalog: Catalog) -> list[ArtifactResponse]:
+    """Return the live keyless artifacts made outside any run, newest first."""
+    out = []
+    for _, oid in catalog.refs.iter_refs("keyless/"):
+        try:
+            out.append(catalog.artifacts.get(oid))
+        except (ArtifactNotFoundError, InvalidIdError):
+            continue  # deleted since it was listed
+    out.sort(key=lambda a: (a.created, a.id), reverse=True)
+    return out
+
+
+def keyless_page(
+    catalog: Catalog,
+    links: Links,
+    page: int = 1,
+    artifacts: Sequence[ArtifactResponse] | None = None,
+) -> Page:
+    """The keyless artifacts made outside any run, newest first, paged."""
+    everything = list(keyless_outside_runs(catalog) if artifacts is None else artifacts)
+    pager = _pager(len(everything), page, ARTIFACTS_PER_PAGE, links.keyless)
+    _check_page(page, pager.pages)
+    start = (page - 1) * ARTIFACTS_PER_PAGE
+    rows = [
+        {
+            "id": a.id,
+            "short": a.id[:12],
+            "type": a.type,
+            "summary": plain_text(a.description),
+            "created": a.created,
+            "link": links.version(a.id),
+        }
+        for a in everything[start : start + ARTIFACTS_PER_PAGE]
+    ]
+    return Page("keyless.html", {"rows": rows, "pager": pager}, title="Keyless artifacts")
 
 
 def key_page(
