@@ -113,6 +113,7 @@ def test_markdown_keeps_what_reports_use() -> None:
         "<s>gone</s>",
         "<code>code</code>",
         "<table>",
+        '<td align="right">2</td>',  # the column's alignment, without a style attribute
         '<a href="https://example.com" rel="noopener noreferrer nofollow">site</a>',
         '<img src="https://example.com/c.png" alt="chart">',
         "<details><summary>more</summary>hidden</details>",
