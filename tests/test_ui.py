@@ -122,7 +122,7 @@ def client(server: Server) -> Iterator[Any]:
 def first_column(page: str) -> list[str]:
     import re
 
-    return re.findall(r"<tr><td>([^<]*)</td>", page)
+    return re.findall(r"<tr><td[^>]*>([^<]*)</td>", page)
 
 
 def tree(root: Path, part: str) -> dict[str, bytes]:

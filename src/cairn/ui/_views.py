@@ -274,6 +274,12 @@ def _table_body(
         out["pager"] = pager
         out["more"] = 0
     out["rows"] = [[cell_text(v) for v in row] for row in shown]
+    # Columns of numbers are right-aligned (by a class: the CSP allows no style attribute).
+    out["numeric"] = [
+        any(isinstance(r[i], (int, float)) for r in shown)
+        and all(r[i] is None or _is_number(r[i]) for r in shown)
+        for i in range(len(table.columns))
+    ]
     # The whole table is on the page: the browser sorts it (static/table.js). Otherwise the
     # server does, through links (an export has no server: its pages keep the stored order).
     whole = len(shown) == total
@@ -289,6 +295,10 @@ def _table_body(
             for name in table.columns
         ]
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
