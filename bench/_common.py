@@ -111,6 +111,11 @@ GOALS: dict[str, list[Goal]] = {
             "after_100_other", ("after_100_commits",), "other_requests", "<=", 25, "requests"
         ),
     ],
+    # (h) fsck of a 100,000-object local catalog at least half as fast as re-hashing every
+    # object file in a plain Python loop.
+    "fsck": [
+        Goal("fsck_vs_loop", ("ratio",), "loop_over_fsck", ">=", 0.5),
+    ],
     # (i) gc of a 100,000-object local catalog with nothing to delete, as a whole process.
     "gc": [
         Goal("nothing_to_delete", ("cli",), "median_s", "<=", 5.0, "s"),

@@ -25,6 +25,7 @@ BENCHES = {
     "runtime": ("runtime.py", 300),
     "s3": ("s3.py", 900),
     "sync": ("sync.py", 1500),
+    "fsck": ("fsck.py", 900),
     "gc": ("gc.py", 900),
     "ui": ("ui.py", 900),
 }

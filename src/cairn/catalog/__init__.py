@@ -26,6 +26,7 @@ from cairn.catalog._assets import (
     validate_asset_properties,
 )
 from cairn.catalog._catalog import MARKER, Catalog
+from cairn.catalog._fsck import FsckProblem, FsckReport, fsck
 from cairn.catalog._gc import GcError, GcReport, gc
 from cairn.catalog._index_runs import FoundRun, child_runs, find_run, top_level_runs
 from cairn.catalog._lineage import (
@@ -68,6 +69,8 @@ __all__ = [
     "AssetSummary",
     "Catalog",
     "FoundRun",
+    "FsckProblem",
+    "FsckReport",
     "GcError",
     "GcReport",
     "HistorySnapshot",
@@ -90,6 +93,7 @@ __all__ = [
     "decode_record",
     "encode_record",
     "find_run",
+    "fsck",
     "gc",
     "asset_ref",
     "record_id",

@@ -9,6 +9,7 @@ A thin typer shell over :mod:`cairn.catalog`, one module per noun:
 * ``cairn run ls | show``: :mod:`cairn.cli.run`;
 * ``cairn index rebuild``: :mod:`cairn.cli.index`;
 * ``cairn sync``, ``push``, ``pull`` and ``clone``: :mod:`cairn.cli.sync`;
+* ``cairn fsck``: :mod:`cairn.cli.fsck`;
 * ``cairn gc``: :mod:`cairn.cli.gc`;
 * ``cairn ui`` and ``cairn ui export``: :mod:`cairn.cli.ui`;
 * ``cairn cat-object`` and ``cairn show-ref`` (plumbing): :mod:`cairn.cli.plumbing`.
@@ -25,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli import artifact, asset, demo, gc, index, init, plumbing, run, sync, ui
+from cairn.cli import artifact, asset, demo, fsck, gc, index, init, plumbing, run, sync, ui
 from cairn.cli._errors import CairnGroup
 from cairn.cli._options import CatalogOption, State
 
@@ -90,6 +91,7 @@ app.command("sync", rich_help_panel="Sync")(sync.sync)
 app.command("push", rich_help_panel="Sync")(sync.push)
 app.command("pull", rich_help_panel="Sync")(sync.pull)
 app.command("clone", rich_help_panel="Sync")(sync.clone)
+app.command("fsck", rich_help_panel="Upkeep")(fsck.fsck)
 app.command("gc", rich_help_panel="Upkeep")(gc.gc)
 app.command("cat-object", rich_help_panel="Plumbing")(plumbing.cat_object)
 app.command("show-ref", rich_help_panel="Plumbing")(plumbing.show_ref)

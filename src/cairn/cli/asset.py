@@ -187,7 +187,7 @@ def lineage(
     Both directions by default, each labelled; --upstream or --downstream picks one. The
     graph follows each asset's latest materialization, across flows.
     """
-    from cairn.errors import NotFoundError
+    from cairn.errors import NotFoundError, ObjectNotFoundError
 
     both = upstream == downstream
     directions = ["upstream", "downstream"] if both else ["upstream" if upstream else "downstream"]
@@ -197,6 +197,8 @@ def lineage(
         for direction in directions:
             query = cat.lineage.upstream if direction == "upstream" else cat.lineage.downstream
             found[direction] = query(key, depth)
+    except ObjectNotFoundError:
+        raise  # a damaged catalog (a ref at a missing object), not an unknown asset
     except NotFoundError:
         _not_found(key)
     if json_:

@@ -126,6 +126,17 @@ class RefStore(ABC):
         missing folder, it yields nothing.
         """
 
+    def iter_names(self, prefix: str = "") -> Iterator[RefName]:
+        """Yield the name of every ref under ``prefix``, by name, without reading its value.
+
+        A damaged ref is listed too (only reading it raises
+        :class:`~cairn.errors.CorruptRefError`), so a checker can name every damaged ref
+        where :meth:`iter_refs` stops at the first. Here (by default) the names come from
+        :meth:`iter_tokens`, which reads no value on S3.
+        """
+        for name, _ in self.iter_tokens(prefix):
+            yield name
+
     def iter_tokens(self, prefix: str = "") -> Iterator[tuple[RefName, str]]:
         """Yield ``(name, version token)`` for every ref under ``prefix``, by name.
 

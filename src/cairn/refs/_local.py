@@ -134,6 +134,20 @@ class LocalRefStore(RefStore):
 
     def iter_refs(self, prefix: str = "") -> Iterator[tuple[RefName, ObjectId]]:
         # docstring inherited
+        for rel, ref_path in self._list(prefix):
+            try:
+                raw = ref_path.read_bytes()
+            except FileNotFoundError:
+                continue  # deleted while we listed
+            yield RefName(rel), decode_ref_value(rel, raw, str(ref_path))
+
+    def iter_names(self, prefix: str = "") -> Iterator[RefName]:
+        # docstring inherited
+        for rel, _ in self._list(prefix):
+            yield RefName(rel)
+
+    def _list(self, prefix: str) -> list[tuple[str, Path]]:
+        """Return ``(name, path)`` of every ref file under ``prefix``, sorted by name."""
         folder_part, _, _ = prefix.rpartition("/")
         folder = self.root.joinpath(*folder_part.split("/")) if folder_part else self.root
         if folder_part:
@@ -150,12 +164,7 @@ class LocalRefStore(RefStore):
                 if rel.startswith(prefix):
                     found.append((rel, Path(full)))
         found.sort()
-        for rel, ref_path in found:
-            try:
-                raw = ref_path.read_bytes()
-            except FileNotFoundError:
-                continue  # deleted while we listed
-            yield RefName(rel), decode_ref_value(rel, raw, str(ref_path))
+        return found
 
     def describe(self, name: str) -> str:
         # docstring inherited
