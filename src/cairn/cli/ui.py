@@ -74,6 +74,7 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, even before the app is up
     except OSError as exc:
         sock.close()
         fail(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}")
@@ -113,8 +114,17 @@ def export(
     if not cat.exists():
         fail(f"Error: there is no cairn catalog at {cat.url!r} to export")
     report = export_site(cat, dest, progress=lambda line: typer.echo(line, err=True))
+    parts = [
+        f"{_count(report.keys, 'artifact key')} ({_count(report.versions, 'version')})",
+        _count(report.runs, "run"),
+    ]
+    if report.assets:
+        parts.append(_count(report.assets, "asset"))
     typer.echo(
-        f"Exported {report.keys} artifact keys ({report.versions} versions), {report.runs} runs"
-        f"{f', {report.assets} assets' if report.assets else ''}: {report.pages} pages, "
-        f"{report.files} files in {report.path}; open {report.path / 'index.html'}"
+        f"Exported {', '.join(parts)}: {_count(report.pages, 'page')}, "
+        f"{_count(report.files, 'file')} in {report.path}; open {report.path / 'index.html'}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
