@@ -83,3 +83,53 @@ def test_sync_through_a_10_percent_fault_rate_is_complete(
     assert_same(plain_src, plain_dst)
     data = [v.data for v in plain_dst.artifacts.history("key-1")]
     assert "src side" in data and "dst side" in data
+
+
+def test_fsck_through_a_10_percent_fault_rate_finds_exactly_what_is_wrong(
+    s3_url: str, fault_proxy: Any, fast_retries: None
+) -> None:
+    from cairn.catalog import fsck
+    from test_sync import corrupt
+
+    cat = Catalog.from_url(s3_url)
+    populate(cat)
+    clean = fsck(Catalog.from_url(s3_url))
+    assert clean.ok, clean.problems
+    proxy = fault_proxy(fault_rate=FAULT_RATE, seed=7)
+    faulty = fsck(Catalog.from_url(s3_url, storage_options=through(proxy)))
+    assert sum(proxy.stats[k] for k in ("drop", "500", "503", "lose")) > 5, proxy.stats
+    assert faulty.ok, faulty.problems
+    assert (faulty.objects, faulty.bytes, faulty.refs, faulty.reachable) == (
+        clean.objects, clean.bytes, clean.refs, clean.reachable
+    )
+    # One damaged object: found, and only it, through the faults.
+    victim = cat.get_record(cat.refs.get("artifacts/big-1")).blob  # type: ignore[arg-type, union-attr]
+    assert victim is not None
+    corrupt(cat, victim)
+    damaged = fsck(Catalog.from_url(s3_url, storage_options=through(proxy)))
+    assert not damaged.ok
+    assert {p.oid for p in damaged.errors} == {victim}, damaged.errors
+
+
+def test_gc_through_a_10_percent_fault_rate_never_deletes_a_reachable_object(
+    s3_url: str, fault_proxy: Any, fast_retries: None
+) -> None:
+    from cairn.catalog import gc
+
+    cat = Catalog.from_url(s3_url)
+    populate(cat)
+    for k in range(6):  # garbage: deleted versions and their blobs
+        cat.artifacts.delete(cat.artifacts.create("markdown", "y" * 70_000 + str(k), key="tmp"))
+    before = set(cat.objects.iter_ids())
+    live = reachable(cat)
+    assert before - set(live), "the test needs garbage"
+    proxy = fault_proxy(fault_rate=FAULT_RATE, seed=11)
+    report = gc(Catalog.from_url(s3_url, storage_options=through(proxy)), prune="now")
+    assert sum(proxy.stats[k] for k in ("drop", "500", "503", "lose")) > 5, proxy.stats
+    plain = Catalog.from_url(s3_url)
+    after = set(plain.objects.iter_ids())
+    assert set(live) <= after  # nothing reachable went
+    assert after == set(live)  # and every unreachable object did
+    assert report.objects_deleted == len(before - after)
+    for oid in live:
+        plain.objects.get(oid)
