@@ -297,7 +297,9 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 def start_process(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     """Start a helper process that prints its port or URL first; return it and that line."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=aws_env(""))
+    proc = subprocess.Popen(  # its stderr (a log line per request, for moto) is not ours
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=aws_env("")
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line:
