@@ -266,7 +266,7 @@ class Lineage:
         self._lock = threading.RLock()
         self._records_read = 0
         # Records the caller has already read (sync: those it copied), used before reading.
-        self._known: Mapping[str, AnyRecord] = {}
+        self._known: Mapping[ObjectId, AnyRecord] = {}
         self._known_refs: dict[str, str] = {}
 
     # -- queries --------------------------------------------------------------------------
@@ -367,7 +367,7 @@ class Lineage:
             self._current_maps()
 
     def update_from(
-        self, known: Mapping[str, AnyRecord], refs: Mapping[str, str | None] | None = None
+        self, known: Mapping[ObjectId, AnyRecord], refs: Mapping[str, str | None] | None = None
     ) -> None:
         """:meth:`update`, taking records from ``known`` (id -> record) before reading them.
 
@@ -786,10 +786,10 @@ def _entries(table: Any, mask: Any) -> list[tuple[int, MaterializationEntry]]:
 class _KnownFirst:
     """Enough of a catalog for the walks: ``get_record`` from ``known``, else from the catalog."""
 
-    def __init__(self, known: Mapping[str, AnyRecord], catalog: Catalog) -> None:
+    def __init__(self, known: Mapping[ObjectId, AnyRecord], catalog: Catalog) -> None:
         self._known = known
         self._catalog = catalog
 
     def get_record(self, oid: str) -> AnyRecord:
-        rec = self._known.get(oid)
+        rec = self._known.get(ObjectId(oid))
         return rec if rec is not None else self._catalog.get_record(oid)
