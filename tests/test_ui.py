@@ -203,6 +203,34 @@ def test_table_version_is_paged_and_sorted_by_the_server(client: Any, catalog: C
     assert 'class="data sortable"' in small  # shown whole: the browser sorts it
 
 
+def test_a_table_stored_as_parquet_is_paged_and_sorted_from_arrow(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cat = Catalog.from_url(str(tmp_path / "arrow"))
+    n = 250
+    table = pa.table(
+        {
+            "n": list(range(n)),
+            "half": [None if i % 10 == 0 else i / 2 for i in range(n)],
+            "pair": [[i, i + 1] for i in range(n)],
+        }
+    )
+    oid = cat.artifacts.create("table", table=table, key="arrow-table")
+    with Server(cat) as s, httpx.Client(base_url=s.url) as c:
+        third = c.get(f"/artifacts/id/{oid}/", params={"page": 3}).text
+        assert "page 3 of 3" in third and first_column(third) == [str(i) for i in range(200, 250)]
+        top = c.get(f"/artifacts/id/{oid}/", params={"sort": "half", "desc": 1}).text
+        assert first_column(top)[:2] == ["249", "248"]
+        last = c.get(f"/artifacts/id/{oid}/", params={"sort": "half", "desc": 1, "page": 3}).text
+        assert first_column(last)[-25:] == [str(i) for i in range(0, n, 10)]  # nulls last
+        assert ">pair</th>" in top and "sort=pair" not in top  # lists: not sortable
+        assert "<td>[0, 1]</td>" in c.get(f"/artifacts/id/{oid}/").text
+        stored = cat.objects.get(cat.artifacts.get(oid).record.blob)
+        assert c.get(f"/artifacts/id/{oid}/data.parquet").content == stored
+        assert pq.read_table(io.BytesIO(stored)).equals(table)
+
+
 def test_runs_pages_show_task_runs_and_what_they_made(client: Any, catalog: Catalog) -> None:
     runs = client.get("/runs").text
     flow_runs = [r for r in catalog.runs.list() if r.run_type == "flow"]

@@ -279,6 +279,8 @@ def cell_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return str(value)
     try:

@@ -250,18 +250,64 @@ def _version(
     return view
 
 
+class _Rows:
+    """A table's rows, to page and sort.
+
+    From Python rows (a table stored as JSON), or from Arrow without converting the whole
+    table (a table stored as Parquet may have millions of rows).
+    """
+
+    def __init__(self, artifact: ArtifactResponse) -> None:
+        self.arrow: Any = None
+        record = artifact.record
+        if record.blob is not None and record.blob_format == "parquet":
+            import pyarrow as pa
+
+            self.arrow = artifact.to_arrow()
+            self.columns: list[str] = [str(c) for c in self.arrow.column_names]
+            self.total = int(self.arrow.num_rows)
+            # Arrow sorts flat values; a column of lists or structs keeps the stored order.
+            self.sortable = [not pa.types.is_nested(f.type) for f in self.arrow.schema]
+        else:
+            table = table_data(artifact)
+            self.columns, self.rows = table.columns, table.rows
+            self.total = len(table.rows)
+            self.sortable = [True] * len(self.columns)
+
+    def page(self, start: int, stop: int, sort: int | None, desc: bool) -> list[list[Any]]:
+        """Return rows ``start`` to ``stop``, sorted by column ``sort`` (None: as stored)."""
+        if self.arrow is None:
+            rows = self.rows if sort is None else sort_rows(self.rows, sort, desc)
+            return [list(r) for r in rows[start:stop]]
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = self.arrow
+        part = table.slice(start, max(0, stop - start))
+        if sort is not None and self.sortable[sort]:
+            try:
+                order = pc.array_sort_indices(
+                    table.column(sort),
+                    order="descending" if desc else "ascending",
+                    null_placement="at_end",
+                )
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                pass  # a type Arrow cannot order: the stored order
+            else:
+                part = table.take(order.slice(start, max(0, stop - start)))
+        columns = [part.column(i).to_pylist() for i in range(part.num_columns)]
+        return [list(row) for row in zip(*columns, strict=True)] if columns else []
+
+
 def _table_body(
     links: Links, artifact: ArtifactResponse, rows_page: int | None, sort: str | None, desc: bool
 ) -> dict[str, Any]:
-    table = table_data(artifact)
-    rows: Sequence[list[Any]] = table.rows
-    sort_index = table.columns.index(sort) if sort in table.columns else None
-    if sort_index is not None:
-        rows = sort_rows(rows, sort_index, desc)
-    total = len(rows)
-    out: dict[str, Any] = {"columns": table.columns, "total": total}
+    source = _Rows(artifact)
+    columns, total = source.columns, source.total
+    sort_index = columns.index(sort) if sort in columns else None
+    out: dict[str, Any] = {"columns": columns, "total": total}
     if rows_page is None:  # a preview, on the key's page
-        shown = rows[:ROWS_IN_PREVIEW]
+        shown = source.page(0, ROWS_IN_PREVIEW, sort_index, desc)
         out["pager"] = None
         out["more"] = total - len(shown)
     else:
@@ -270,7 +316,7 @@ def _table_body(
         )
         _check_page(rows_page, pager.pages)
         start = (rows_page - 1) * ROWS_PER_PAGE
-        shown = rows[start : start + ROWS_PER_PAGE]
+        shown = source.page(start, start + ROWS_PER_PAGE, sort_index, desc)
         out["pager"] = pager
         out["more"] = 0
     out["rows"] = [[cell_text(v) for v in row] for row in shown]
@@ -278,9 +324,9 @@ def _table_body(
     out["numeric"] = [
         any(isinstance(r[i], (int, float)) for r in shown)
         and all(r[i] is None or _is_number(r[i]) for r in shown)
-        for i in range(len(table.columns))
+        for i in range(len(columns))
     ]
-    # The whole table is on the page: the browser sorts it (static/table.js). Otherwise the
+    # The whole table is on the page: the browser sorts it (static/cairn.js). Otherwise the
     # server does, through links (an export has no server: its pages keep the stored order).
     whole = len(shown) == total
     out["client_sort"] = whole
@@ -289,10 +335,12 @@ def _table_body(
         out["sort_links"] = [
             (
                 name,
-                links.version(artifact.id, 1, name, desc=(name == sort and not desc)),
-                ("desc" if desc else "asc") if name == sort else None,
+                links.version(artifact.id, 1, name, desc=(name == sort and not desc))
+                if sortable
+                else None,
+                ("desc" if desc else "asc") if name == sort and sortable else None,
             )
-            for name in table.columns
+            for name, sortable in zip(columns, source.sortable, strict=True)
         ]
     return out
 
