@@ -12,7 +12,7 @@ all a SIGKILL can threaten), and every delete and progress update it is about to
 After each kill:
 
 * the catalog is valid: every object a ref reaches is there and re-hashes to its id (and
-  every tenth run, :func:`cairn.catalog.fsck` finds nothing wrong, where it exists);
+  every tenth run, :func:`cairn.catalog.fsck` finds nothing wrong);
 * the derived indexes (artifact listing, asset lineage) as the kill left them answer exactly
   as indexes rebuilt from scratch, and the lineage agrees with the asset histories;
 * every commit that returned is there: each version readable, in its key's history and kept
@@ -392,13 +392,8 @@ def leftovers(root: Path) -> set[str]:
 
 
 def test_writers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
-    from cairn.catalog import Catalog, asset_ref
+    from cairn.catalog import Catalog, asset_ref, fsck
     from conftest import clean_environment
-
-    try:
-        from cairn.catalog import fsck
-    except ImportError:  # cairn fsck is being written alongside; the checks below stand alone
-        fsck = None
 
     rng = random.Random(SEED)
     url, log_path = str(tmp_path / "cat"), str(tmp_path / "log.jsonl")
@@ -439,11 +434,10 @@ def test_writers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
         cut_short += bool(new_marks) or in_flight
         cat = Catalog.from_url(url)
         if run % 10 == 9 or final:
-            if fsck is not None:
-                # Every object, reachable or not, the kind of every link, and the lineage
-                # index's files against the records for the refs they were built from.
-                report = fsck(cat)
-                assert report.ok and not report.warnings, report.to_dict()["problems"]
+            # Every object, reachable or not, the kind of every link, and the lineage
+            # index's files against the records for the refs they were built from.
+            report = fsck(cat)
+            assert report.ok and not report.warnings, report.to_dict()["problems"]
             seen = Verified()  # below: re-hash every reachable object, not only the new ones
         reach = check_valid(cat, seen)
         counts = check_durable(cat, log, reach)
