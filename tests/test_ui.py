@@ -226,6 +226,9 @@ def test_a_table_stored_as_parquet_is_paged_and_sorted_from_arrow(tmp_path: Path
         assert first_column(last)[-25:] == [str(i) for i in range(0, n, 10)]  # nulls last
         assert ">pair</th>" in top and "sort=pair" not in top  # lists: not sortable
         assert "<td>[0, 1]</td>" in c.get(f"/artifacts/id/{oid}/").text
+        lines = c.get(f"/artifacts/id/{oid}/data.csv").text.splitlines()
+        assert lines[:3] == ["n,half,pair", '0,,"[0, 1]"', '1,0.5,"[1, 2]"']
+        assert len(lines) == n + 1
         stored = cat.objects.get(cat.artifacts.get(oid).record.blob)
         assert c.get(f"/artifacts/id/{oid}/data.parquet").content == stored
         assert pq.read_table(io.BytesIO(stored)).equals(table)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +67,27 @@ def download(catalog: Catalog, artifact: ArtifactResponse, fmt: str) -> FileData
         data = artifact.data if isinstance(artifact.data, str) else str(artifact.data)
         body = data.encode("utf-8", "surrogateescape")
     elif fmt == "csv":
-        body = "".join(csv_text(table_data(artifact))).encode("utf-8", "surrogateescape")
+        columns, rows = _csv_rows(artifact)
+        body = "".join(csv_text(columns, rows)).encode("utf-8", "surrogateescape")
     else:
         body = _parquet(catalog, artifact)
     return FileData(body, _MEDIA[fmt], _filename(artifact, fmt))
+
+
+def _csv_rows(artifact: ArtifactResponse) -> tuple[list[str], Iterator[list[Any]]]:
+    """Return a table's columns and its rows, read in batches from Arrow when stored so."""
+    record = artifact.record
+    if record.blob is None or record.blob_format != "parquet":
+        table = table_data(artifact)
+        return table.columns, iter(table.rows)
+    arrow = artifact.to_arrow()
+
+    def rows() -> Iterator[list[Any]]:
+        for batch in arrow.to_batches(max_chunksize=8192):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            yield from (list(row) for row in zip(*columns, strict=True))
+
+    return [str(c) for c in arrow.column_names], rows()
 
 
 def _parquet(catalog: Catalog, artifact: ArtifactResponse) -> bytes:

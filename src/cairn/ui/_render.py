@@ -310,15 +310,15 @@ def sort_rows(rows: Sequence[list[Any]], column: int, descending: bool) -> list[
     return filled + blank
 
 
-def csv_text(table: Table) -> Iterable[str]:
-    """Yield ``table`` as CSV (a header line, then the rows), a line at a time."""
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[str]:
+    """Yield a table as CSV (a header line, then the rows), in pieces of about 64 kB."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
+    writer.writerow(columns)
+    for row in rows:
         writer.writerow([cell_text(v) for v in row])
         if buffer.tell() > 65536:
             yield buffer.getvalue()
