@@ -42,6 +42,7 @@ from cairn.ui._views import (
     RUNS_PER_PAGE,
     VERSIONS_PER_PAGE,
     Page,
+    TableRows,
     artifact_kind,
     artifacts_page,
     key_page,
@@ -49,7 +50,6 @@ from cairn.ui._views import (
     keyless_page,
     run_page,
     runs_page,
-    table_data,
     version_page,
 )
 
@@ -224,7 +224,7 @@ def _export_version(
     kind = artifact_kind(artifact)
     pages = 1
     if kind == "table":
-        pages = max(1, math.ceil(len(table_data(artifact).rows) / ROWS_PER_PAGE))
+        pages = max(1, math.ceil(TableRows(artifact).total / ROWS_PER_PAGE))
     for number in range(1, pages + 1):
         page(
             ExportLinks.version_path(artifact.id, number),

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ARTIFACTS_PER_PAGE",
     "Page",
+    "TableRows",
     "PageNotFound",
     "artifact_kind",
     "artifacts_page",
@@ -250,7 +251,7 @@ def _version(
     return view
 
 
-class _Rows:
+class TableRows:
     """A table's rows, to page and sort.
 
     From Python rows (a table stored as JSON), or from Arrow without converting the whole
@@ -302,7 +303,7 @@ class _Rows:
 def _table_body(
     links: Links, artifact: ArtifactResponse, rows_page: int | None, sort: str | None, desc: bool
 ) -> dict[str, Any]:
-    source = _Rows(artifact)
+    source = TableRows(artifact)
     columns, total = source.columns, source.total
     sort_index = columns.index(sort) if sort in columns else None
     out: dict[str, Any] = {"columns": columns, "total": total}
