@@ -43,3 +43,17 @@ def test_readme_python_block_runs(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_every_guarantee_links_to_a_test_that_exists() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    links = re.findall(r"\[`?([\w./]+)`?\]\((tests/[\w.]+\.py)\)", section)
+    assert len(links) >= 10
+    root = README.parent
+    for name, path in links:
+        source = (root / path).read_text(encoding="utf-8")
+        if name.startswith("test_"):
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path} has no {name}"
+        else:
+            assert name == path, (name, path)
