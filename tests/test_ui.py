@@ -503,6 +503,13 @@ def test_cli_serves_on_the_port_it_prints(catalog: Catalog) -> None:
         url = line.split(" at ", 1)[1].split()[0]
         r = httpx.get(url + "artifacts/key/demo-report", timeout=30)
         assert r.status_code == 200 and "Sales report" in r.text
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        local = httpx.get(url, headers={"Host": f"localhost:{port}"}, timeout=30)
+        assert local.status_code == 200
+        # A name pointed at 127.0.0.1 by someone else's DNS (rebinding) gets nothing.
+        rebound = httpx.get(url, headers={"Host": f"attacker.example:{port}"}, timeout=30)
+        assert rebound.status_code == 400 and "Sales" not in rebound.text
+        assert "default-src 'none'" in rebound.headers["content-security-policy"]
     finally:
         proc.terminate()
         proc.wait(30)

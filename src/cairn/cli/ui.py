@@ -4,10 +4,11 @@ Both need the ``ui`` extra (``pip install 'cairn[ui]'``); without it they say so
 line and exit with code 1. Nothing of the viewer is imported until one of them runs, so
 ``cairn --help`` stays fast.
 
-``cairn ui`` listens on 127.0.0.1:4200 by default: the viewer is read-only but shows
-everything in the catalog, so serving it beyond this machine (``--host 0.0.0.0``) is a
-choice to make knowingly. ``--port 0`` picks a free port; the first line printed gives the
-address either way.
+``cairn ui`` listens on 127.0.0.1:4200 by default, and there answers only requests that name
+a loopback host (so a web page cannot reach it through DNS rebinding): the viewer is
+read-only but shows everything in the catalog, so serving it beyond this machine (``--host
+0.0.0.0``) is a choice to make knowingly. ``--port 0`` picks a free port; the first line
+printed gives the address either way.
 """
 
 from __future__ import annotations
@@ -84,9 +85,17 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     typer.echo(f"cairn ui: {cat.url} at http://{shown}:{bound}/ (read-only; Ctrl+C to stop)")
-    from cairn.ui._app import run_server
+    import ipaddress
 
-    run_server(cat, sock)
+    from cairn.ui._app import LOOPBACK_HOSTS, run_server
+
+    # On a loopback address, answer only to loopback names: a page on another site could
+    # otherwise point a name of its own at 127.0.0.1 (DNS rebinding) and read the catalog.
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    run_server(cat, sock, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
 
 
 @app.command("export")

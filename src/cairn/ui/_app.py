@@ -31,7 +31,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from cairn.catalog import Catalog
 
-__all__ = ["SECURITY_HEADERS", "Site", "create_app", "run_server"]
+__all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "Site", "create_app", "run_server"]
 
 logger = logging.getLogger("cairn.ui")
 
@@ -198,12 +198,22 @@ def _int(request: Request, name: str, default: int = 1) -> int:
     return value
 
 
-def create_app(catalog: Catalog, *, debug: bool = False) -> Starlette:
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+"""The host names a viewer bound to a loopback address answers to (see :func:`create_app`)."""
+
+
+def create_app(
+    catalog: Catalog, *, debug: bool = False, allowed_hosts: Sequence[str] | None = None
+) -> Starlette:
     """Return the read-only web app over ``catalog`` (see the module docstring).
 
     Args:
         catalog: the catalog to show.
         debug: show tracebacks in error pages (never with a catalog others may browse).
+        allowed_hosts: the only ``Host`` headers to answer (others get a 400), or None for
+            any. A viewer on 127.0.0.1 should answer only to :data:`LOOPBACK_HOSTS`: a web
+            page elsewhere could otherwise point a name of its own at 127.0.0.1 (DNS
+            rebinding) and read the catalog through the visitor's browser.
 
     Example:
         >>> import uvicorn
@@ -343,7 +353,11 @@ def create_app(catalog: Catalog, *, debug: bool = False) -> Starlette:
             CatalogError: catalog_error,
         },
     )
-    app.add_middleware(_SecurityHeaders, site=site)
+    if allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(_SecurityHeaders, site=site)  # added last: outermost, on every answer
     app.state.site = site
     return app
 
@@ -358,7 +372,13 @@ class _SecurityHeaders:
         await self._app(scope, receive, send)
 
 
-def run_server(catalog: Catalog, sock: socket.socket, *, log_level: str = "warning") -> None:
+def run_server(
+    catalog: Catalog,
+    sock: socket.socket,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    log_level: str = "warning",
+) -> None:
     """Serve ``catalog`` on the bound socket ``sock`` until interrupted (``cairn ui``).
 
     The caller binds the socket, so that a port in use is reported before anything starts,
@@ -368,7 +388,9 @@ def run_server(catalog: Catalog, sock: socket.socket, *, log_level: str = "warni
 
     import uvicorn
 
-    app = create_app(catalog, debug=os.environ.get("CAIRN_UI_DEBUG") == "1")
+    app = create_app(
+        catalog, debug=os.environ.get("CAIRN_UI_DEBUG") == "1", allowed_hosts=allowed_hosts
+    )
     config = uvicorn.Config(app, log_level=log_level, server_header=False, access_log=False)
     server = uvicorn.Server(config)
     try:
