@@ -103,6 +103,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: no need to stat them per page
     )
     env.filters.update(format_helpers())
     return env
