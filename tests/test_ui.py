@@ -98,6 +98,7 @@ def make_catalog(root: Path) -> Catalog:
         create_table_artifact(rows, key="long-table", description="250 rows")
     cat.artifacts.create("custom-kind", {"a": [1, 2]}, key="custom", description="a custom type")
     cat.artifacts.create("image", image=tiny_png(), key="stored-image", description="a PNG")
+    cat.artifacts.create("image", "https://example.com/chart.png", key="linked-image")
     cat.artifacts.create("markdown", "# loose", description="made outside any run")
     return cat
 
@@ -175,8 +176,12 @@ def test_key_page_shows_versions_newest_first_rendered(client: Any, catalog: Cat
     assert "<strong>$1,000,000</strong>" in text
     link = client.get("/artifacts/key/demo-source").text
     assert '<a href="https://example.com/data/orders-2026-q3.csv"' in link
+    chart = catalog.artifacts.history("demo-chart")[0].id
     image = client.get("/artifacts/key/demo-chart").text
-    assert '<img src="https://example.com/charts/revenue-by-region.png"' in image
+    assert f'<img src="/artifacts/id/{chart}/image.png"' in image  # stored in the catalog
+    served = client.get(f"/artifacts/id/{chart}/image.png")
+    assert served.headers["content-type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG\r\n\x1a\n")
     progress = client.get("/artifacts/key/demo-progress").text
     assert '<progress max="100" value="100.0">' in progress
     assert "data-progress-url=" in progress
@@ -325,8 +330,8 @@ def test_an_image_stored_in_the_catalog_is_served_as_an_image(
     assert r.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert client.get(f"/artifacts/id/{image.id}/image.gif").status_code == 404
-    chart = catalog.artifacts.latest("demo-chart")  # an image behind a URL: nothing stored
-    assert client.get(f"/artifacts/id/{chart.id}/image.png").status_code == 404
+    linked = catalog.artifacts.latest("linked-image")  # an image behind a URL: nothing stored
+    assert client.get(f"/artifacts/id/{linked.id}/image.png").status_code == 404
 
 
 def test_the_viewer_reads_a_catalog_in_a_bucket(s3_url: str) -> None:
@@ -576,7 +581,7 @@ def test_export_writes_linked_pages_and_downloads(catalog: Catalog, tmp_path: Pa
 
     dest = tmp_path / "site"
     result = ok(export(catalog, dest))
-    assert result.stdout.startswith("Exported 8 artifact keys (12 versions), 2 runs, 3 assets")
+    assert result.stdout.startswith("Exported 9 artifact keys (13 versions), 2 runs, 3 assets")
     index = (dest / "index.html").read_text()
     assert 'http-equiv="Content-Security-Policy"' in index
     assert 'href="artifacts/key/demo-report.html"' in index

@@ -9,6 +9,8 @@ report is built twice, so its history has two versions.
 from __future__ import annotations
 
 import statistics
+import struct
+import zlib
 
 from cairn.artifacts import (
     create_image_artifact,
@@ -77,12 +79,41 @@ def report(rows: list[dict[str, object]], quarter: str) -> str:
     markdown = "\n".join(lines) + "\n"
     create_markdown_artifact(markdown, key="demo-report", description=f"Sales, {quarter}")
     add_asset_metadata(REPORT, {"regions": len(rows), "revenue": sum(revenue)})
-    create_image_artifact(
-        "https://example.com/charts/revenue-by-region.png",
-        key="demo-chart",
-        description="Revenue by region",
+    create_image_artifact(  # stored in the catalog: no public URL needed
+        bar_chart_png(revenue), key="demo-chart", description="Revenue by region"
     )
     return markdown
+
+
+def bar_chart_png(values: list[float], width: int = 360, height: int = 180) -> bytes:
+    """Draw ``values`` as a bar chart and return it as PNG bytes (no plotting library)."""
+    background, bar, axis = b"\xff\xff\xff", b"\x2b\x6c\xb0", b"\x55\x55\x55"
+    margin, gap = 12, 10
+    slot = (width - 2 * margin) // max(len(values), 1)
+    top = max(values, default=0) or 1
+    heights = [round((height - 2 * margin) * v / top) for v in values]
+    rows = []
+    for y in range(height):
+        row = bytearray(background * width)
+        for i, h in enumerate(heights):
+            if height - margin - h <= y < height - margin:
+                left = margin + i * slot + gap // 2
+                row[3 * left : 3 * (left + slot - gap)] = bar * (slot - gap)
+        if y == height - margin:
+            row[3 * margin : 3 * (width - margin)] = axis * (width - 2 * margin)
+        rows.append(b"\x00" + bytes(row))  # filter type 0 per scanline
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 @flow(name="cairn-demo")

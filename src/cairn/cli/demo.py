@@ -56,5 +56,6 @@ def demo(
         "  cairn artifact inspect demo-progress --json\n"
         f"  cairn asset show {REPORT}\n"
         "  cairn asset graph                      # the lineage, as Mermaid\n"
-        "  cairn run ls                           # the flow run and its task runs"
+        "  cairn run ls                           # the flow run and its task runs\n"
+        "  cairn ui                               # all of it in a browser (cairn[ui])"
     )
