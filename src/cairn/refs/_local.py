@@ -135,24 +135,22 @@ class LocalRefStore(RefStore):
     def iter_refs(self, prefix: str = "") -> Iterator[tuple[RefName, ObjectId]]:
         # docstring inherited
         for rel, ref_path in self._list(prefix):
-            try:
-                raw = ref_path.read_bytes()
-            except FileNotFoundError:
-                continue  # deleted while we listed
-            yield RefName(rel), decode_ref_value(rel, raw, str(ref_path))
+            value = self._read(rel, ref_path)  # plain system calls: a listing reads thousands
+            if value is not None:  # else deleted while we listed
+                yield RefName(rel), value
 
     def iter_names(self, prefix: str = "") -> Iterator[RefName]:
         # docstring inherited
         for rel, _ in self._list(prefix):
             yield RefName(rel)
 
-    def _list(self, prefix: str) -> list[tuple[str, Path]]:
+    def _list(self, prefix: str) -> list[tuple[str, str]]:
         """Return ``(name, path)`` of every ref file under ``prefix``, sorted by name."""
         folder_part, _, _ = prefix.rpartition("/")
         folder = self.root.joinpath(*folder_part.split("/")) if folder_part else self.root
         if folder_part:
             check_ref_name(folder_part)
-        found: list[tuple[str, Path]] = []
+        found: list[tuple[str, str]] = []
         base = len(str(self.root)) + 1
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames.sort()
@@ -162,7 +160,7 @@ class LocalRefStore(RefStore):
                 full = os.path.join(dirpath, fname)
                 rel = full[base:].replace(os.sep, "/")
                 if rel.startswith(prefix):
-                    found.append((rel, Path(full)))
+                    found.append((rel, full))
         found.sort()
         return found
 
