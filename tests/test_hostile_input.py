@@ -696,6 +696,33 @@ def test_arbitrary_ids_everywhere_fail_typed_and_read_only_inside(root, cat):
     check()
 
 
+@SETTINGS
+@given(text=st.one_of(st.text(alphabet="0123456789abcdef", max_size=130), st.text(max_size=80)))
+def test_an_id_refused_says_what_is_wrong_with_it(text):
+    from cairn.objects import check_object_id, check_prefix
+
+    bad = next((c for c in text if c not in "0123456789abcdef"), None)
+    for check, shortest in ((check_object_id, 64), (check_prefix, 6)):
+        try:
+            check(text)
+        except InvalidIdError as exc:
+            message = str(exc)
+        else:
+            assert bad is None and shortest <= len(text) <= 64
+            continue
+        if bad is not None:
+            assert f"{bad!r} is not a hexadecimal character" in message
+        elif 0 < len(text) < shortest and check is check_prefix:
+            assert "too short" in message
+        else:
+            assert f"it has {len(text)} characters" in message, message
+
+
+def test_the_command_line_says_an_id_is_too_long(root, cat, run_cli):
+    line = error_line(run_cli("cat-object", "0" * 70, catalog=str(root / "cat")))
+    assert "it has 70 characters; an id has 64" in line
+
+
 # -- table shapes: deep, self-containing, huge; dataframes and Arrow tables ----------------
 
 

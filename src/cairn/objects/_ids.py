@@ -32,6 +32,7 @@ MIN_PREFIX = 6
 
 _ID_RE = re.compile(r"[0-9a-f]{64}")
 _PREFIX_RE = re.compile(r"[0-9a-f]{1,64}")
+_HEX = frozenset("0123456789abcdef")
 
 
 def object_id(data: bytes | bytearray | memoryview) -> ObjectId:
@@ -52,9 +53,7 @@ def check_object_id(value: object) -> ObjectId:
         True
     """
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise InvalidIdError(
-            f"{value!r} is not an object id: expected 64 lowercase hexadecimal characters"
-        )
+        raise InvalidIdError(f"{value!r} is not an object id: {_what_is_wrong(value, 64)}")
     return ObjectId(value)
 
 
@@ -66,14 +65,25 @@ def check_prefix(value: object) -> str:
         'abcdef'
     """
     if not isinstance(value, str) or not _PREFIX_RE.fullmatch(value):
-        raise InvalidIdError(
-            f"{value!r} is not an id or id prefix: expected hexadecimal characters (0-9, a-f)"
-        )
+        raise InvalidIdError(f"{value!r} is not an id or id prefix: {_what_is_wrong(value, None)}")
     if len(value) < MIN_PREFIX:
         raise InvalidIdError(
             f"id prefix {value!r} is too short: give at least {MIN_PREFIX} characters"
         )
     return value
+
+
+def _what_is_wrong(value: object, length: int | None) -> str:
+    """Say why ``value`` is not an id (``length`` 64) or an id prefix (``length`` None)."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    bad = next((c for c in value if c not in _HEX), None)
+    if bad is not None:
+        upper = " (ids are lowercase)" if bad in "ABCDEF" else ""
+        return f"{bad!r} is not a hexadecimal character (0-9, a-f){upper}"
+    if length is None:
+        return f"it has {len(value)} characters; an id has 64, a prefix from {MIN_PREFIX} to 64"
+    return f"it has {len(value)} characters; an id has 64"
 
 
 def id_to_path(oid: str) -> str:
