@@ -44,6 +44,7 @@ from cairn.artifacts import (
 )
 from cairn.assets import Asset, materialize
 from cairn.catalog import Catalog
+from cairn.catalog._tables import check_arrow_table
 from cairn.errors import (
     AmbiguousIdError,
     ArtifactNotFoundError,
@@ -768,6 +769,11 @@ def test_deep_self_containing_and_huge_tables(root, cat):
         assert strict_loads(data) == json.loads(json.dumps(table).replace("Infinity", "null"))
 
 
+_FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days
+_LAST_DAY = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days
+_PAST_9999_US = (_LAST_DAY + 1) * 86_400 * 10**6
+
+
 def _arrow_columns() -> dict[str, tuple[Any, Any]]:
     """Arrow columns of every kind, each with the JSON values it must read back as, or None
     when JSON cannot hold them (a table with such a column is refused, as a Python table
@@ -799,6 +805,10 @@ def _arrow_columns() -> dict[str, tuple[Any, Any]]:
         "interval": (pa.array([pa.MonthDayNano([1, 2, 3])] * 3), None),
         "list of binary": (pa.array([[b"x"], [], None]), None),
         "struct of decimal": (pa.array([{"d": decimal.Decimal(1)}] * 3), None),
+        # Past what Python's dates hold (years 1 to 9999): stored, they could not be read.
+        "timestamp past 9999": (pa.array([0, _PAST_9999_US, None], pa.timestamp("us")), None),
+        "date before year 1": (pa.array([0, _LAST_DAY, _FIRST_DAY - 1], pa.date32()), None),
+        "list of far dates": (pa.array([[0], [], [2**30]], pa.list_(pa.date32())), None),
     }
 
 
@@ -857,6 +867,49 @@ def test_arbitrary_arrow_and_pandas_tables_are_stored_or_refused_cleanly(root, c
 
     check()
     assert outcomes[True] and outcomes[False]
+
+
+@SETTINGS
+@given(
+    unit=st.sampled_from(["s", "ms", "us", "date32", "date64"]),
+    zone=st.sampled_from([None, "UTC", "+05:00", "-11:30"]),
+    data=st.data(),
+)
+def test_dates_are_refused_when_they_could_not_be_read(unit, zone, data):
+    # Refused exactly when Python's dates cannot hold them (read back in UTC), and never
+    # stored unreadable (in another zone a day from the ends is refused too: the margin).
+    import pyarrow as pa
+
+    per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400 * 10**6, "date64": 86_400_000}
+    if unit == "date32":
+        kind, first, last, bits = pa.date32(), _FIRST_DAY, _LAST_DAY, 31
+    else:
+        day = per_day[unit]
+        kind = pa.date64() if unit == "date64" else pa.timestamp(unit, tz=zone)
+        first, last, bits = _FIRST_DAY * day, (_LAST_DAY + 1) * day - 1, 63
+    edges = [first, last, 0, first - 86_400 * 10**6, last + 86_400 * 10**6]
+    value = data.draw(
+        st.one_of(
+            st.integers(-(2**bits), 2**bits - 1),
+            st.sampled_from(edges).flatmap(lambda e: st.integers(e - 3, e + 3)),
+        ).filter(lambda v: -(2**bits) <= v < 2**bits)
+    )
+    table = pa.table({"d": pa.array([value, None], kind)})
+    try:
+        table.to_pylist()
+    except (OverflowError, ValueError):
+        readable = False
+    else:
+        readable = True
+    try:
+        check_arrow_table(table)
+    except InvalidTableError:
+        accepted = False
+    else:
+        accepted = True
+    assert readable or not accepted, value
+    if getattr(kind, "tz", None) in (None, "UTC"):
+        assert accepted == readable, value
 
 
 # -- catalog URLs -------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Dataframes (pandas, polars) and Arrow tables are stored columnar, as a Parquet b
 million-row table never becomes one giant JSON document in memory; their ``data`` (the JSON
 list of row records) is produced only when someone reads it. So that it can be, a table whose
 column names repeat, or with binary, decimal, duration or interval values, is refused when
-it is given (its schema says so), as a Python table holding such values is.
+it is given (its schema says so), as a Python table holding such values is; so is one with
+a date or timestamp outside the years 1 to 9999, which Python's dates cannot hold.
 """
 
 from __future__ import annotations
@@ -167,22 +168,29 @@ def check_arrow_table(table: Any) -> None:
 
     Its column names must be unique (rows are objects keyed by them), and no column may
     hold binary, decimal, duration or interval values, at any depth: JSON has no such
-    values, and a Python table holding them is refused too. Only the schema is read.
+    values, and a Python table holding them is refused too. Dates and timestamps must fall
+    in the years 1 to 9999, which Python's dates can hold, in a time zone Python knows.
+    Only the schema is read, and the smallest and largest value of date and timestamp
+    columns.
 
     Raises:
-        InvalidTableError: the table has one of those columns.
+        InvalidTableError: the table has one of those columns or values.
     """
     names = table.schema.names
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InvalidTableError(f"table column names must be unique; {twice[0]!r} appears twice")
-    for field in table.schema:
+    for i, field in enumerate(table.schema):
         kind = _non_json_kind(field.type)
         if kind is not None:
             raise InvalidTableError(
                 f"table column {field.name!r} holds {kind} values, which a table's JSON "
                 "cannot hold: convert the column (to strings or numbers) first"
             )
+        if _holds_dates(field.type):
+            for chunk in table.column(i).chunks:
+                for dates in _date_arrays(chunk):
+                    _check_dates(field.name, dates)
 
 
 def _non_json_kind(arrow_type: Any) -> str | None:
@@ -209,6 +217,94 @@ def _non_json_kind(arrow_type: Any) -> str | None:
         if found is not None:
             return found
     return None
+
+
+_DAY = 86_400
+_FIRST_DAY = (dt.date.min - dt.date(1970, 1, 1)).days  # 0001-01-01, in days since 1970
+_LAST_DAY = (dt.date.max - dt.date(1970, 1, 1)).days  # 9999-12-31
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _holds_dates(arrow_type: Any) -> bool:
+    """Return whether values of ``arrow_type`` hold dates or timestamps, at any depth."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_date(arrow_type) or t.is_timestamp(arrow_type):
+        return True
+    if t.is_dictionary(arrow_type):
+        return _holds_dates(arrow_type.value_type)
+    if isinstance(arrow_type, pa.ExtensionType):
+        return _holds_dates(arrow_type.storage_type)
+    return any(_holds_dates(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+
+
+def _date_arrays(array: Any) -> Iterator[Any]:
+    """Yield the arrays of dates and timestamps inside ``array``, at any depth."""
+    import pyarrow as pa
+
+    if not _holds_dates(array.type):
+        return
+    if isinstance(array, pa.ExtensionArray):
+        yield from _date_arrays(array.storage)
+    elif isinstance(array, pa.DictionaryArray):
+        yield from _date_arrays(array.dictionary)
+    elif isinstance(array, pa.MapArray):
+        yield from _date_arrays(array.keys)
+        yield from _date_arrays(array.items)
+    elif isinstance(array, pa.StructArray):
+        for child in array.flatten():
+            yield from _date_arrays(child)
+    elif pa.types.is_date(array.type) or pa.types.is_timestamp(array.type):
+        yield array
+    elif hasattr(array, "flatten"):  # lists of any kind
+        yield from _date_arrays(array.flatten())
+    else:  # unions
+        for i in range(array.type.num_fields):
+            yield from _date_arrays(array.field(i))
+
+
+def _check_dates(column: str, array: Any) -> None:
+    """Refuse dates or timestamps that Python (and so a table's ``data``) cannot hold.
+
+    Python's dates run from year 1 to year 9999; Arrow's much further. Such a value would be
+    stored, and then reading the table's ``data`` would fail.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_date32(kind):
+        first, last, ints = _FIRST_DAY, _LAST_DAY, pa.int32()
+    else:
+        per_day = _DAY * (1_000 if pa.types.is_date64(kind) else _PER_SECOND[kind.unit])
+        first, last, ints = _FIRST_DAY * per_day, (_LAST_DAY + 1) * per_day - 1, pa.int64()
+        zone = getattr(kind, "tz", None)
+        if zone is not None:
+            _check_zone(column, kind)
+            if zone.upper() not in ("UTC", "Z", "+00:00"):
+                # Read back in its zone, a time up to a day from the ends moves past them.
+                first, last = first + per_day, last - per_day
+    extremes = pc.min_max(array.view(ints))
+    low, high = extremes["min"].as_py(), extremes["max"].as_py()
+    if low is not None and (low < first or high > last):
+        raise InvalidTableError(
+            f"table column {column!r} holds a {kind} outside the years 1 to 9999, which a "
+            "table's JSON cannot hold: correct the value, or store it as a string or number"
+        )
+
+
+def _check_zone(column: str, kind: Any) -> None:
+    import pyarrow as pa
+
+    try:
+        pa.array([0], kind).to_pylist()
+    except (pa.ArrowException, ValueError, LookupError):
+        # pyarrow's own message blames a missing module: say what is wrong instead.
+        raise InvalidTableError(
+            f"table column {column!r} has time zone {kind.tz!r}, which Python does not know: "
+            "give a zone name such as 'Europe/Paris', or an offset such as '+01:00'"
+        ) from None
 
 
 @contextmanager
