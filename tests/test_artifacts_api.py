@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import decimal
+import fractions
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import warnings
@@ -38,6 +41,7 @@ from cairn.catalog import Catalog, ProgressUpdate, record_id
 from cairn.errors import (
     ArtifactNotFoundError,
     CatalogError,
+    InvalidDataError,
     InvalidInputError,
     InvalidKeyError,
     WrongTypeError,
@@ -170,7 +174,21 @@ def test_create_image_artifact_stores_the_url(cat):
     _assert_stored(cat, aid, "image", url, "chart")
 
 
-@pytest.mark.parametrize("given, stored", [(0, 0.0), (25, 25.0), (50.5, 50.5), (100, 100.0)])
+@pytest.mark.parametrize(
+    "given, stored",
+    [
+        (0, 0.0),
+        (25, 25.0),
+        (50.5, 50.5),
+        (100, 100.0),
+        # Prefect's progress is a pydantic float, which takes these too.
+        ("50", 50.0),
+        (" 7.5 ", 7.5),
+        (True, 1.0),
+        (decimal.Decimal("12.5"), 12.5),
+        (fractions.Fraction(1, 4), 0.25),
+    ],
+)
 def test_create_progress_artifact_stores_a_float(cat, caplog, given, stored):
     with caplog.at_level(logging.WARNING):
         aid = create_progress_artifact(given, key="job")
@@ -179,7 +197,10 @@ def test_create_progress_artifact_stores_a_float(cat, caplog, given, stored):
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-@pytest.mark.parametrize("given, clamped", [(150, 100.0), (-5, 0.0), (100.5, 100.0), (-0.1, 0.0)])
+@pytest.mark.parametrize(
+    "given, clamped",
+    [(150, 100.0), (-5, 0.0), (100.5, 100.0), (-0.1, 0.0), (math.inf, 100.0), (-math.inf, 0.0)],
+)
 def test_create_progress_artifact_clamps_with_two_warnings(cat, caplog, given, clamped):
     with caplog.at_level(logging.WARNING, logger="cairn.artifacts"):
         aid = create_progress_artifact(given, key="job")
@@ -191,18 +212,36 @@ def test_create_progress_artifact_clamps_with_two_warnings(cat, caplog, given, c
     ]
 
 
-@pytest.mark.parametrize("bad", [float("nan")])
-def test_progress_nan_is_refused_before_anything_is_written(cat, root, bad):
+@pytest.mark.parametrize("bad", [float("nan"), "nan", "abc", "", None, 10**400, 1 + 2j, [50]])
+def test_progress_that_is_no_number_is_refused_before_anything_is_written(cat, root, bad):
+    # Prefect's pydantic float refuses all but NaN with a ValidationError (a ValueError).
     # NaN cannot be clamped and cannot be stored as a float in JSON (it would read back as
     # null, and a progress update holding it could not be read at all).
     before = tree(root)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match="ProgressArtifact received an invalid value"):
         create_progress_artifact(bad, key="job")
     assert tree(root) == before
     aid = create_progress_artifact(10, key="job")
+    after = tree(root)
     with pytest.raises(InvalidInputError):
         update_progress_artifact(aid, bad)
+    with pytest.raises(InvalidInputError, match="progress must be a finite number"):
+        cat.artifacts.update_progress(aid, bad)
+    assert tree(root) == after
     assert cat.artifacts.get(aid).data == 10.0
+
+
+@pytest.mark.parametrize("data", [object(), {1, 2}, b"bytes", {"when": dt.date(2026, 1, 1)}])
+def test_artifact_data_json_cannot_hold_is_a_type_error_as_in_prefect(cat, root, data):
+    # Prefect's format() is json.dumps(data), which raises TypeError: code catching it keeps
+    # working, and the error is cairn's own (also a ValueError, as all refused input is).
+    before = tree(root)
+    with pytest.raises(TypeError, match=r"^Artifact data must be JSON-serializable") as info:
+        Artifact(type="x", key="k", data=data).create()
+    assert isinstance(info.value, InvalidDataError) and isinstance(info.value, ValueError)
+    with pytest.raises(InvalidDataError):
+        Artifact(type="x", data=data).format()
+    assert tree(root) == before
 
 
 def test_each_create_is_a_new_version_even_with_identical_content(cat):

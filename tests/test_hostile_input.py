@@ -8,9 +8,12 @@ must stay inside the catalog (or read Python's own installation, for lazy import
 Covered: artifact keys; asset keys (``Asset``, ``@materialize``, ``asset_deps``,
 ``catalog.assets.record``); ids and id prefixes wherever the Python API takes one; tables
 (Python ones of any shape, deep or self-containing ones, huge ones, Arrow tables and pandas
-frames of every column type); catalog URLs (local paths, ``file://``, ``memory://``, and
-prefixes in a bucket, whose requests must stay under the prefix); and the command line, run
-through its real entry point, where every refusal is one readable line on stderr.
+frames of every column type, dates Python cannot hold); payloads (text with a lone surrogate,
+data and metadata JSON cannot hold, progress values), whose refusal
+must not even create a catalog that did not exist; catalog URLs (local paths, ``file://``,
+``memory://``, and prefixes in a bucket, whose requests must stay under the prefix); and the
+command line, run through its real entry point, where every refusal is one readable line on
+stderr.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ from cairn.errors import (
     CatalogError,
     CatalogFormatError,
     InvalidAssetKeyError,
+    InvalidDataError,
     InvalidIdError,
+    InvalidInputError,
     InvalidKeyError,
     InvalidRefNameError,
     InvalidTableError,
@@ -910,6 +915,157 @@ def test_dates_are_refused_when_they_could_not_be_read(unit, zone, data):
     assert readable or not accepted, value
     if getattr(kind, "tz", None) in (None, "UTC"):
         assert accepted == readable, value
+
+
+# -- refused payloads: nothing written, not even a new catalog ------------------------------
+
+
+def _refused_tables() -> dict[str, Any]:
+    """Dataframes and Arrow tables cairn refuses, each for another reason."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    union = pa.UnionArray.from_dense(
+        pa.array([0, 1], pa.int8()), pa.array([0, 0], pa.int32()), [pa.array([1]), pa.array(["a"])]
+    )
+    return {
+        "arrow: a column name twice": pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]),
+        "arrow: binary": pa.table({"a": [b"x"]}),
+        "pandas: objects": pd.DataFrame({"a": [object()]}),
+        "polars: binary": pl.DataFrame({"a": [b"x"]}),
+        # Passes every check on the schema, then fails in the Parquet writer.
+        "arrow: a union, which Parquet cannot hold": pa.table({"u": union}),
+        "arrow: a timestamp past 9999": pa.table(
+            {"t": pa.array([_PAST_9999_US], pa.timestamp("us"))}
+        ),
+        "arrow: seconds too far for Parquet": pa.table({"t": pa.array([2**62], pa.timestamp("s"))}),
+        "arrow: a date before year 1": pa.table({"d": pa.array([_FIRST_DAY - 1], pa.date32())}),
+        "arrow: a far date in a struct": pa.table(
+            {"s": pa.StructArray.from_arrays([pa.array([2**30], pa.date32())], ["d"])}
+        ),
+        "arrow: 9999-12-31 23:00 UTC, read back in +05:00": pa.table(
+            {"t": pa.array([_PAST_9999_US - 3600 * 10**6], pa.timestamp("us", tz="+05:00"))}
+        ),
+        "arrow: a time zone Python does not know": pa.table(
+            {"t": pa.array([0], pa.timestamp("us", tz="Mars/Olympus_Mons"))}
+        ),
+    }
+
+
+def _self_containing_list() -> list[Any]:
+    items: list[Any] = []
+    items.append(items)
+    return items
+
+
+# name -> (write, the error it must raise). Each write is refused before anything is written.
+REFUSED_PAYLOADS: dict[str, tuple[Any, type[CatalogError]]] = {
+    # Text with a lone surrogate (what Python makes of bytes it could not decode) has no
+    # UTF-8 form, in any field of an artifact.
+    "markdown": (lambda c: create_markdown_artifact("# \ud800", key="k"), InvalidInputError),
+    "markdown over 64 KiB (a blob)": (
+        lambda c: create_markdown_artifact("x" * 70_000 + "\udcff"),
+        InvalidInputError,
+    ),
+    "description": (
+        lambda c: create_table_artifact([[1]], key="k", description="\udcff"),
+        InvalidInputError,
+    ),
+    "link": (lambda c: create_link_artifact("https://x.org/\ud800"), InvalidInputError),
+    "link text": (lambda c: create_link_artifact("https://x.org", "\ud800"), InvalidInputError),
+    "image URL": (lambda c: create_image_artifact("https://x.org/\ud800.png"), InvalidInputError),
+    "Artifact type": (lambda c: Artifact(type="\ud800", data=1).create(), InvalidInputError),
+    "Artifact metadata_": (
+        lambda c: Artifact(type="x", data=1, metadata_={"a": "\ud800"}).create(),
+        InvalidInputError,
+    ),
+    "progress description": (
+        lambda c: create_progress_artifact(5, description="\ud800"),
+        InvalidInputError,
+    ),
+    "progress update description": (
+        lambda c: update_progress_artifact("0" * 64, 5, description="\ud800"),
+        InvalidInputError,
+    ),
+    "catalog: data holding a surrogate": (
+        lambda c: c.artifacts.create("x", {"a": ["\ud800"]}, key="k"),
+        InvalidInputError,
+    ),
+    # Data JSON cannot hold: a TypeError in Prefect (json.dumps), and here.
+    "Artifact data: an object": (
+        lambda c: Artifact(type="x", data=object()).create(),
+        InvalidDataError,
+    ),
+    "Artifact data: a set": (
+        lambda c: Artifact(type="x", key="k", data={1}).create(),
+        InvalidDataError,
+    ),
+    "Artifact data: bytes": (lambda c: Artifact(type="x", data=b"x").create(), InvalidDataError),
+    "Artifact data: contains itself": (
+        lambda c: Artifact(type="x", data=_self_containing_list()).create(),
+        InvalidDataError,
+    ),
+    "catalog: data an object": (lambda c: c.artifacts.create("x", object()), InvalidDataError),
+    # Progress: what Prefect's float refuses, and NaN, which no clamping makes a progress.
+    **{
+        f"progress {value!r:.20}": (
+            lambda c, value=value: create_progress_artifact(value, key="p"),
+            InvalidInputError,
+        )
+        for value in ["abc", 10**400, float("nan"), "nan", None, 1 + 2j, [50]]
+    },
+    **{
+        f"progress update {value!r:.20}": (
+            lambda c, value=value: update_progress_artifact("0" * 64, value),
+            InvalidInputError,
+        )
+        for value in ["abc", 10**400, float("nan")]
+    },
+    "catalog: progress update 'abc'": (
+        lambda c: c.artifacts.update_progress("0" * 64, "abc"),  # type: ignore[arg-type]
+        InvalidInputError,
+    ),
+}
+
+
+@pytest.mark.parametrize("where", ["new catalog", "existing catalog"])
+@pytest.mark.parametrize("name", sorted(REFUSED_PAYLOADS))
+def test_refused_payloads_write_nothing(root, name, where):
+    write, error = REFUSED_PAYLOADS[name]
+    _check_refused(root, where, write, error)
+
+
+@pytest.mark.parametrize("where", ["new catalog", "existing catalog"])
+@pytest.mark.parametrize("name", sorted(_refused_tables()))
+def test_refused_tables_write_nothing(root, name, where):
+    table = _refused_tables()[name]
+    _check_refused(root, where, lambda c: create_table_artifact(table, key="t"), InvalidTableError)
+
+
+def _check_refused(root: Path, where: str, write: Any, error: type[CatalogError]) -> None:
+    """``write`` raises ``error`` and changes nothing: a new catalog is not even created."""
+    folder = root / ("cat" if where == "existing catalog" else "new")
+    catalog = (
+        Catalog.init(str(folder)) if where == "existing catalog" else Catalog.from_url(str(folder))
+    )
+    outside = outside_tree(root)
+    before = stat_tree(folder)
+    # The one file written outside the catalog: a table's scratch Parquet file, removed.
+    scratch = os.path.join(tempfile.gettempdir(), "cairn-table-")
+    with cairn.use_catalog(catalog), Accesses() as touched, pytest.raises(error) as info:
+        write(catalog)
+    assert isinstance(info.value, (CatalogError, ValueError))
+    if error is InvalidDataError:
+        assert isinstance(info.value, TypeError)  # as json.dumps, and so Prefect, raises
+    line = str(info.value)
+    assert line and "\n" not in line
+    if where == "new catalog":
+        assert not folder.exists(), sorted(folder.rglob("*"))
+    assert stat_tree(folder) == before
+    assert outside_tree(root) == outside
+    assert_inside([p for p in touched if not p.startswith(scratch)], folder)
+    assert not [p for p in touched if p.startswith(scratch) and os.path.exists(p)]
 
 
 # -- catalog URLs -------------------------------------------------------------------------

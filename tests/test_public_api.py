@@ -67,6 +67,9 @@ def test_errors_derive_from_one_root_and_the_matching_builtins() -> None:
     assert issubclass(errors.ObjectNotFoundError, KeyError)
     assert issubclass(errors.AmbiguousIdError, LookupError)
     assert issubclass(errors.WrongTypeError, TypeError)
+    # Refused data: invalid input (a ValueError), and a TypeError as json.dumps raises.
+    assert issubclass(errors.InvalidDataError, errors.InvalidInputError)
+    assert issubclass(errors.InvalidDataError, TypeError)
     assert issubclass(errors.StorageError, OSError)
     # KeyError quotes its message; ours read plainly.
     assert str(errors.ArtifactNotFoundError("Artifact 'x' not found.")) == "Artifact 'x' not found."

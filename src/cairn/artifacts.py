@@ -28,7 +28,7 @@ from typing import Any, ClassVar, TypeVar
 
 from cairn.catalog import ArtifactResponse, Catalog, _tables, validate_artifact_key
 from cairn.catalog._images import ImageData, image_source
-from cairn.errors import InvalidInputError
+from cairn.errors import InvalidDataError, InvalidInputError
 from cairn.objects import ObjectId
 from cairn.runtime import _context
 
@@ -121,6 +121,9 @@ class Artifact:
 
     Raises:
         InvalidKeyError: the key is not valid (also a ``ValueError``).
+        InvalidDataError: on ``create``, ``data`` holds a value JSON cannot hold (also a
+            ``TypeError``, as in Prefect, and a ``ValueError``); nothing is written.
+        InvalidInputError: on ``create``, text holds a lone surrogate; nothing is written.
 
     Example:
         >>> import cairn
@@ -158,8 +161,19 @@ class Artifact:
         return f"{type(self).__name__}(type={self.type!r}, key={self.key!r})"
 
     def format(self) -> Any:
-        """Return the payload as it is stored: here, ``json.dumps(self.data)``."""
-        return json.dumps(self.data)
+        """Return the payload as it is stored: here, ``json.dumps(self.data)``.
+
+        Raises:
+            InvalidDataError: ``data`` holds a value JSON cannot hold (an object, a set,
+                bytes...); also a ``TypeError``, as Prefect raises.
+        """
+        try:
+            return json.dumps(self.data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidDataError(
+                f"Artifact data must be JSON-serializable: {_reason(exc)}; convert it to "
+                "dicts, lists, strings, numbers, booleans and None first"
+            ) from None
 
     async def aformat(self) -> Any:
         """Async twin of :meth:`format`."""
@@ -356,6 +370,21 @@ class TableArtifact(Artifact):
         return self.table if self._json is None else None
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply, or contains itself"
+    return str(exc)
+
+
+def _shown(value: Any) -> str:
+    """Return a short ``repr`` of ``value`` for a message (even of a huge integer)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to convert to a string
+        return f"an {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _is_rows_of_tuples(table: Any) -> bool:
     return isinstance(table, (list, tuple)) and any(isinstance(r, tuple) for r in table)
 
@@ -373,15 +402,22 @@ class ProgressArtifact(Artifact):
     def format(self) -> float:
         """Return the progress as a float, clamped to [0, 100] with a warning if needed.
 
+        As in Prefect, anything ``float()`` takes is a progress (a number, or a string that
+        spells one); an infinity is clamped like any value out of range.
+
         Raises:
-            InvalidInputError: the progress is NaN, which no clamping can make a progress
-                (and which JSON cannot hold as a number).
+            InvalidInputError: the progress is not a number, or is too large for a float (as
+                Prefect refuses them), or is NaN, which no clamping can make a progress (and
+                which JSON cannot hold as a number); also a ``ValueError``.
         """
-        value = float(self.progress)
+        try:
+            value = float(self.progress)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
         if math.isnan(value):
             raise InvalidInputError(
-                f"ProgressArtifact received an invalid value, Progress: {self.progress}%: "
-                "give a number from 0 to 100"
+                "ProgressArtifact received an invalid value, Progress: "
+                f"{_shown(self.progress)}: give a number from 0 to 100"
             )
         if value < 0.0 or value > 100.0:
             clamped = min(max(value, 0.0), 100.0)
@@ -537,6 +573,12 @@ def create_progress_artifact(
 ) -> ObjectId:
     """Create a progress artifact (0 to 100) and return its id.
 
+    Values out of range are clamped, with a warning, as in Prefect.
+
+    Raises:
+        InvalidInputError: ``progress`` is not a number, is too large for a float, or is
+            NaN (also a ``ValueError``); nothing is written.
+
     Example:
         >>> import cairn
         >>> from cairn.artifacts import Artifact, create_progress_artifact
@@ -582,6 +624,8 @@ def update_progress_artifact(
     The description changes only when a non-empty one is given.
 
     Raises:
+        InvalidInputError: ``progress`` is not a number, is too large for a float, or is
+            NaN (also a ``ValueError``); nothing is written.
         ArtifactNotFoundError: no artifact has that id (also a ``KeyError``).
         WrongTypeError: the artifact is not a progress artifact (also a ``TypeError``).
 

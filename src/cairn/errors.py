@@ -13,6 +13,7 @@ derives from that builtin, so code written against plain Python (``except ValueE
     │   ├── InvalidRefNameError                 a ref name
     │   ├── InvalidTableError                   a table artifact's table
     │   ├── InvalidImageError                   an image artifact's image
+    │   ├── InvalidDataError (TypeError)        a payload or metadata that JSON cannot hold
     │   └── InvalidURLError                     a catalog URL
     ├── NotFoundError (KeyError)                something asked for is not there
     │   ├── ObjectNotFoundError                 no object with that id
@@ -40,6 +41,7 @@ __all__ = [
     "CorruptObjectError",
     "CorruptRefError",
     "InvalidAssetKeyError",
+    "InvalidDataError",
     "InvalidIdError",
     "InvalidImageError",
     "InvalidInputError",
@@ -85,6 +87,14 @@ class InvalidTableError(InvalidInputError):
 
 class InvalidImageError(InvalidInputError):
     """An image given to an image artifact is not one cairn stores (or not an image at all)."""
+
+
+class InvalidDataError(InvalidInputError, TypeError):
+    """A payload or metadata holds a value that JSON cannot hold (an object, a set, bytes...).
+
+    Also a ``TypeError``, as Python's ``json.dumps`` raises for such a value (and Prefect with
+    it), so code written against Prefect keeps working.
+    """
 
 
 class InvalidURLError(InvalidInputError):

@@ -16,6 +16,7 @@ differ, and "latest" means the same thing everywhere: the newest by creation.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -35,6 +36,7 @@ from cairn.catalog.records import (
     HistorySnapshot,
     ProgressUpdate,
     RunRecord,
+    check_storable,
     new_nonce,
     utcnow,
 )
@@ -354,6 +356,9 @@ class Artifacts:
     ) -> ArtifactResponse:
         """Commit a new artifact version and return it as read back.
 
+        Input is checked before anything is written: refused input leaves the catalog as it
+        was, and creates no catalog where there was none.
+
         Args:
             type: the artifact type (``markdown``, ``table``, ``progress``, ``image``, ...).
             data: the payload (a string for most types, a float for progress).
@@ -376,18 +381,18 @@ class Artifacts:
             InvalidKeyError: ``key`` is not a valid artifact key.
             InvalidTableError: ``table`` cannot be stored.
             InvalidImageError: ``image`` is not a PNG, JPEG, GIF or WebP image.
+            InvalidDataError: ``data`` or ``metadata`` holds a value JSON cannot hold.
+            InvalidInputError: text holds a lone surrogate (it has no UTF-8 form).
         """
         if key is not None:
             validate_artifact_key(key)
         if not isinstance(type, str) or not type:
-            raise CatalogError(f"artifact type must be a non-empty string, got {type!r}")
+            raise InvalidInputError(f"artifact type must be a non-empty string, got {type!r}")
         if image is not None:
             # Read (and checked) before anything is written, as other bad input is refused.
             image = image if isinstance(image, ImageData) else read_image(image)
             if data is not None or table is not None:
                 raise InvalidInputError("an artifact with an image has no data and no table")
-        cat = self._catalog
-        cat.ensure_initialized()
         fields: dict[str, Any] = {
             "type": type,
             "key": key,
@@ -397,21 +402,30 @@ class Artifacts:
             "task_run_id": task_run_id,
             "link": link,
             "link_text": link_text,
-            "nonce": new_nonce(),
         }
-        if image is not None:
-            fields["image"] = cat.objects.put(image.data)
-            fields["image_type"] = image.media_type
-            fields["image_size"] = len(image.data)
-        elif table is not None:
-            with _tables.parquet_file(table) as path:
-                fields["blob"] = cat.objects.put_file(path)
-            fields["blob_format"] = "parquet"
-        elif isinstance(data, str) and len(data) > INLINE_LIMIT:
-            fields["blob"] = cat.objects.put(data.encode("utf-8"))
-            fields["blob_format"] = "text"
-        else:
-            fields["data"] = data
+        for name, value in (*fields.items(), ("data", data)):
+            check_storable(f"artifact {name.replace('_', ' ')}", value)
+        fields["nonce"] = new_nonce()
+        cat = self._catalog
+        with contextlib.ExitStack() as scratch:
+            # A table is converted, checked and written to a scratch Parquet file before the
+            # catalog is created, so that a table refused on the way creates nothing.
+            parquet = None
+            if table is not None:
+                parquet = scratch.enter_context(_tables.parquet_file(table))
+            cat.ensure_initialized()
+            if image is not None:
+                fields["image"] = cat.objects.put(image.data)
+                fields["image_type"] = image.media_type
+                fields["image_size"] = len(image.data)
+            elif parquet is not None:
+                fields["blob"] = cat.objects.put_file(parquet)
+                fields["blob_format"] = "parquet"
+            elif isinstance(data, str) and len(data) > INLINE_LIMIT:
+                fields["blob"] = cat.objects.put(data.encode("utf-8"))
+                fields["blob_format"] = "text"
+            else:
+                fields["data"] = data
         if key is None:
             # Inside a run: one object, kept reachable by the run's record. Outside any run
             # its own ref keeps it reachable: one object and one ref.
@@ -555,13 +569,22 @@ class Artifacts:
         one ref move.
 
         Raises:
-            InvalidInputError: ``progress`` is not a finite number (JSON cannot hold it).
+            InvalidInputError: ``progress`` is not a finite number (JSON cannot hold it), or
+                the description holds a lone surrogate.
             ArtifactNotFoundError: no live artifact has that id.
             WrongTypeError: the artifact is not a progress artifact.
         """
-        value = float(progress)
+        try:
+            value = float(progress)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
         if not math.isfinite(value):
-            raise InvalidInputError(f"progress must be a finite number, got {progress!r}")
+            raise InvalidInputError(
+                f"progress must be a finite number, got a {type(progress).__name__}"
+                + (f" ({progress!r})" if isinstance(progress, (float, str)) else "")
+            )
+        if description is not None:
+            check_storable("artifact description", description)
         known = self._progress.get(ObjectId(artifact_id)) if isinstance(artifact_id, str) else None
         view: _ProgressView | None
         if known is not None:

@@ -210,9 +210,14 @@ class Catalog:
     # -- records -------------------------------------------------------------------------
 
     def put_record(self, record: Record) -> ObjectId:
-        """Store ``record`` and return its object id."""
+        """Store ``record`` and return its object id.
+
+        The record is encoded first, so one that cannot be stored is refused before the
+        catalog is created.
+        """
+        data = encode_record(record)
         self.ensure_initialized()
-        return self.objects.put(encode_record(record))
+        return self.objects.put(data)
 
     def get_record(self, oid: str) -> AnyRecord:
         """Return the record stored as object ``oid`` (verified against its id).

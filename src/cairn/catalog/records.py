@@ -15,12 +15,13 @@ computes a record's id (see STYLE.md, "Identity is computed in one module").
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Any, Literal, TypeAlias
 
 import msgspec
 
-from cairn.errors import WrongTypeError
+from cairn.errors import InvalidDataError, InvalidInputError, WrongTypeError
 from cairn.objects import ObjectId, object_id
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ProgressUpdate",
     "Record",
     "RunRecord",
+    "check_storable",
     "decode_record",
     "encode_record",
     "new_nonce",
@@ -254,9 +256,81 @@ _encoder = msgspec.json.Encoder(order="sorted")
 _decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(AnyRecord)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_storable(what: str, value: Any) -> None:
+    """Refuse a value that no record could hold, before anything is written.
+
+    ``what`` names the value in the message (``"artifact description"``, say). Text must have
+    a UTF-8 form, which a lone surrogate (from a file name or bytes Python could not decode)
+    has not; anything else must be a value the canonical JSON encoding holds.
+
+    Raises:
+        InvalidInputError: text holds a lone surrogate.
+        InvalidDataError: a value JSON cannot hold (also a ``TypeError``).
+
+    Example:
+        >>> check_storable("asset metadata", {"rows": 3})
+        >>> check_storable("artifact data", object())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cairn.errors.InvalidDataError: artifact data must be JSON-serializable: ...
+    """
+    if isinstance(value, str):
+        # Most values are text: ASCII text (Python knows, at no cost) has no surrogate, and
+        # a search finds one in other text without copying it.
+        found = None if value.isascii() else _SURROGATE.search(value)
+        if found is not None:
+            raise _surrogate_error(what, found.group(), found.start())
+        return
+    try:
+        _encoder.encode(value)
+    except UnicodeEncodeError as exc:
+        raise _surrogate_error(what, exc.object[exc.start : exc.end], None) from None
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidDataError(f"{what} must be JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise InvalidDataError(f"{what} is nested too deeply, or contains itself") from None
+
+
+def _surrogate_error(what: str, char: str, position: int | None) -> InvalidInputError:
+    where = f" at position {position}" if position is not None else ""
+    return InvalidInputError(
+        f"{what} holds a lone surrogate {char!r}{where}, which has no UTF-8 form: "
+        "give valid Unicode text (decode bytes with errors='replace', say)"
+    )
+
+
 def encode_record(record: Record) -> bytes:
-    """Return the canonical bytes of ``record``: sorted JSON, defaults omitted."""
-    return _encoder.encode(record)
+    """Return the canonical bytes of ``record``: sorted JSON, defaults omitted.
+
+    The bytes are decoded again before they are returned: msgspec checks field types when
+    it decodes, not when a record is built, and a record stored with a field of the wrong
+    type (a status no reader knows, say) could never be read back, nor could the history
+    that leads through it.
+
+    Raises:
+        InvalidInputError: a field has a value of the wrong type, or text with a lone
+            surrogate; or (an :class:`~cairn.errors.InvalidDataError`) a value JSON cannot
+            hold. Writers check their input first, for a message naming the field.
+    """
+    kind = type(record).__name__
+    try:
+        data = _encoder.encode(record)
+    except UnicodeEncodeError as exc:
+        raise _surrogate_error(f"a {kind} record", exc.object[exc.start : exc.end], None) from None
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidDataError(f"a {kind} record must be JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise InvalidDataError(
+            f"a {kind} record is nested too deeply, or contains itself"
+        ) from None
+    try:
+        _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidInputError(f"a {kind} record cannot be stored: {exc}") from None
+    return data
 
 
 def decode_record(data: bytes) -> AnyRecord:
