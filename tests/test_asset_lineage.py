@@ -25,7 +25,7 @@ from cairn.assets import Asset, AssetProperties, MaterializingTask, add_asset_me
 from cairn.catalog import Catalog
 from cairn.catalog.records import AssetProperties as PropertiesRecord
 from cairn.catalog.records import Materialization
-from cairn.errors import InvalidAssetKeyError
+from cairn.errors import InvalidAssetKeyError, InvalidDataError
 from cairn.runtime import UpstreamTaskError, flow_run, task_run
 
 A = "s3://bucket/a.csv"
@@ -524,8 +524,10 @@ def test_metadata_must_be_json_serializable(cat):
     def pipeline():
         build()
 
-    with pytest.raises(ValueError, match=r"^asset metadata must be JSON-serializable"):
+    with pytest.raises(InvalidDataError, match=r"^asset metadata 'bad' \(for 's3://") as info:
         pipeline()
+    assert "must be JSON-serializable" in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
     a = only(cat, A)
     assert (a.status, a.assets[0].metadata) == ("failed", {"when": "today"})
 

@@ -9,7 +9,7 @@ Covered: artifact keys; asset keys (``Asset``, ``@materialize``, ``asset_deps``,
 ``catalog.assets.record``); ids and id prefixes wherever the Python API takes one; tables
 (Python ones of any shape, deep or self-containing ones, huge ones, Arrow tables and pandas
 frames of every column type, dates Python cannot hold); payloads (text with a lone surrogate,
-data and metadata JSON cannot hold, progress values), whose refusal
+data and metadata JSON cannot hold, progress values, materialization statuses), whose refusal
 must not even create a catalog that did not exist; catalog URLs (local paths, ``file://``,
 ``memory://``, and prefixes in a bucket, whose requests must stay under the prefix); and the
 command line, run through its real entry point, where every refusal is one readable line on
@@ -45,7 +45,7 @@ from cairn.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from cairn.assets import Asset, materialize
+from cairn.assets import Asset, AssetProperties, materialize
 from cairn.catalog import Catalog
 from cairn.catalog._tables import check_arrow_table
 from cairn.errors import (
@@ -959,59 +959,92 @@ def _self_containing_list() -> list[Any]:
     return items
 
 
-# name -> (write, the error it must raise). Each write is refused before anything is written.
-REFUSED_PAYLOADS: dict[str, tuple[Any, type[CatalogError]]] = {
+A = "s3://ok/a"
+# name -> (write, the error it must raise, what its message names). Each write is refused
+# before anything is written.
+REFUSED_PAYLOADS: dict[str, tuple[Any, type[CatalogError], str]] = {
     # Text with a lone surrogate (what Python makes of bytes it could not decode) has no
     # UTF-8 form, in any field of an artifact.
-    "markdown": (lambda c: create_markdown_artifact("# \ud800", key="k"), InvalidInputError),
+    "markdown": (
+        lambda c: create_markdown_artifact("# \ud800", key="k"),
+        InvalidInputError,
+        "artifact data holds a lone surrogate '\\ud800' at position 2",
+    ),
     "markdown over 64 KiB (a blob)": (
         lambda c: create_markdown_artifact("x" * 70_000 + "\udcff"),
         InvalidInputError,
+        "artifact data holds a lone surrogate",
     ),
     "description": (
         lambda c: create_table_artifact([[1]], key="k", description="\udcff"),
         InvalidInputError,
+        "artifact description holds a lone surrogate",
     ),
-    "link": (lambda c: create_link_artifact("https://x.org/\ud800"), InvalidInputError),
-    "link text": (lambda c: create_link_artifact("https://x.org", "\ud800"), InvalidInputError),
-    "image URL": (lambda c: create_image_artifact("https://x.org/\ud800.png"), InvalidInputError),
-    "Artifact type": (lambda c: Artifact(type="\ud800", data=1).create(), InvalidInputError),
+    "link": (
+        lambda c: create_link_artifact("https://x.org/\ud800"),
+        InvalidInputError,
+        "artifact link holds",
+    ),
+    "link text": (
+        lambda c: create_link_artifact("https://x.org", "\ud800"),
+        InvalidInputError,
+        "artifact link text holds",
+    ),
+    "image URL": (
+        lambda c: create_image_artifact("https://x.org/\ud800.png"),
+        InvalidInputError,
+        "artifact data holds",
+    ),
+    "Artifact type": (
+        lambda c: Artifact(type="\ud800", data=1).create(),
+        InvalidInputError,
+        "artifact type holds",
+    ),
     "Artifact metadata_": (
         lambda c: Artifact(type="x", data=1, metadata_={"a": "\ud800"}).create(),
         InvalidInputError,
+        "artifact metadata holds",
     ),
     "progress description": (
         lambda c: create_progress_artifact(5, description="\ud800"),
         InvalidInputError,
+        "artifact description holds",
     ),
     "progress update description": (
         lambda c: update_progress_artifact("0" * 64, 5, description="\ud800"),
         InvalidInputError,
+        "artifact description holds",
     ),
     "catalog: data holding a surrogate": (
         lambda c: c.artifacts.create("x", {"a": ["\ud800"]}, key="k"),
         InvalidInputError,
+        "artifact data holds",
     ),
     # Data JSON cannot hold: a TypeError in Prefect (json.dumps), and here.
-    "Artifact data: an object": (
-        lambda c: Artifact(type="x", data=object()).create(),
+    **{
+        f"Artifact data: {name}": (
+            lambda c, data=data: Artifact(type="x", key="k", data=data).create(),
+            InvalidDataError,
+            "Artifact data must be JSON-serializable",
+        )
+        for name, data in [
+            ("an object", object()),
+            ("a set", {1}),
+            ("bytes", b"x"),
+            ("contains itself", _self_containing_list()),
+        ]
+    },
+    "catalog: data an object": (
+        lambda c: c.artifacts.create("x", object()),
         InvalidDataError,
+        "artifact data must be JSON-serializable",
     ),
-    "Artifact data: a set": (
-        lambda c: Artifact(type="x", key="k", data={1}).create(),
-        InvalidDataError,
-    ),
-    "Artifact data: bytes": (lambda c: Artifact(type="x", data=b"x").create(), InvalidDataError),
-    "Artifact data: contains itself": (
-        lambda c: Artifact(type="x", data=_self_containing_list()).create(),
-        InvalidDataError,
-    ),
-    "catalog: data an object": (lambda c: c.artifacts.create("x", object()), InvalidDataError),
     # Progress: what Prefect's float refuses, and NaN, which no clamping makes a progress.
     **{
         f"progress {value!r:.20}": (
             lambda c, value=value: create_progress_artifact(value, key="p"),
             InvalidInputError,
+            "ProgressArtifact received an invalid value",
         )
         for value in ["abc", 10**400, float("nan"), "nan", None, 1 + 2j, [50]]
     },
@@ -1019,12 +1052,79 @@ REFUSED_PAYLOADS: dict[str, tuple[Any, type[CatalogError]]] = {
         f"progress update {value!r:.20}": (
             lambda c, value=value: update_progress_artifact("0" * 64, value),
             InvalidInputError,
+            "ProgressArtifact received an invalid value",
         )
         for value in ["abc", 10**400, float("nan")]
     },
     "catalog: progress update 'abc'": (
         lambda c: c.artifacts.update_progress("0" * 64, "abc"),  # type: ignore[arg-type]
         InvalidInputError,
+        "progress must be a finite number",
+    ),
+    # A materialization: its status, its metadata, its text.
+    **{
+        f"materialization status {status!r}": (
+            lambda c, status=status: c.assets.record([A], status=status),
+            InvalidInputError,
+            "status is 'succeeded' or 'failed'",
+        )
+        for status in ["weird", "Succeeded", None, ""]
+    },
+    "status of several assets": (
+        lambda c: c.assets.record([A, "s3://ok/b"], status="ok"),
+        InvalidInputError,
+        "status is 'succeeded' or 'failed'",
+    ),
+    "metadata: an object": (
+        lambda c: c.assets.record([A], status="succeeded", metadata={A: {"x": object()}}),
+        InvalidDataError,
+        "asset metadata 'x' (for 's3://ok/a') must be JSON-serializable",
+    ),
+    "metadata: deep inside": (
+        lambda c: c.assets.record(
+            [A, "s3://ok/b"], status="failed", metadata={A: {"x": [{"y": {1, object()}}]}}
+        ),
+        InvalidDataError,
+        "asset metadata 'x' (for 's3://ok/a') must be JSON-serializable",
+    ),
+    "metadata: not a dict": (
+        lambda c: c.assets.record([A], status="succeeded", metadata={A: [1, 2]}),
+        InvalidDataError,
+        "asset metadata must be a dict, got a list",
+    ),
+    "metadata: contains itself": (
+        lambda c: c.assets.record(
+            [A], status="succeeded", metadata={A: {"x": _self_containing_list()}}
+        ),
+        InvalidDataError,
+        "asset metadata 'x' (for 's3://ok/a') is nested too deeply, or contains itself",
+    ),
+    "metadata: a tuple as a name": (
+        lambda c: c.assets.record([A], status="succeeded", metadata={A: {("t",): 1}}),
+        InvalidDataError,
+        "asset metadata ('t',)",
+    ),
+    "metadata: a surrogate": (
+        lambda c: c.assets.record([A], status="succeeded", metadata={A: {"x": "\ud800"}}),
+        InvalidInputError,
+        "asset metadata 'x' (for 's3://ok/a') holds a lone surrogate",
+    ),
+    "materialization by: a surrogate": (
+        lambda c: c.assets.record([A], status="succeeded", by="\ud800"),
+        InvalidInputError,
+        "materialization 'by' holds a lone surrogate",
+    ),
+    "materialization by: not a string": (
+        lambda c: c.assets.record([A], status="succeeded", by=5),  # type: ignore[arg-type]
+        InvalidInputError,
+        "a Materialization record cannot be stored: Expected `str | null`, got `int`",
+    ),
+    "asset properties: a surrogate": (
+        lambda c: c.assets.record(
+            [A], status="succeeded", properties={A: AssetProperties(name="\ud800")}
+        ),
+        InvalidInputError,
+        "asset property 'name' holds a lone surrogate",
     ),
 }
 
@@ -1032,19 +1132,24 @@ REFUSED_PAYLOADS: dict[str, tuple[Any, type[CatalogError]]] = {
 @pytest.mark.parametrize("where", ["new catalog", "existing catalog"])
 @pytest.mark.parametrize("name", sorted(REFUSED_PAYLOADS))
 def test_refused_payloads_write_nothing(root, name, where):
-    write, error = REFUSED_PAYLOADS[name]
-    _check_refused(root, where, write, error)
+    write, error, says = REFUSED_PAYLOADS[name]
+    _check_refused(root, where, write, error, says)
 
 
 @pytest.mark.parametrize("where", ["new catalog", "existing catalog"])
 @pytest.mark.parametrize("name", sorted(_refused_tables()))
 def test_refused_tables_write_nothing(root, name, where):
     table = _refused_tables()[name]
-    _check_refused(root, where, lambda c: create_table_artifact(table, key="t"), InvalidTableError)
+    _check_refused(
+        root, where, lambda c: create_table_artifact(table, key="t"), InvalidTableError, "table"
+    )
 
 
-def _check_refused(root: Path, where: str, write: Any, error: type[CatalogError]) -> None:
-    """``write`` raises ``error`` and changes nothing: a new catalog is not even created."""
+def _check_refused(
+    root: Path, where: str, write: Any, error: type[CatalogError], says: str
+) -> None:
+    """``write`` raises ``error``, whose message ``says`` what is wrong, and changes
+    nothing: a new catalog is not even created."""
     folder = root / ("cat" if where == "existing catalog" else "new")
     catalog = (
         Catalog.init(str(folder)) if where == "existing catalog" else Catalog.from_url(str(folder))
@@ -1059,7 +1164,7 @@ def _check_refused(root: Path, where: str, write: Any, error: type[CatalogError]
     if error is InvalidDataError:
         assert isinstance(info.value, TypeError)  # as json.dumps, and so Prefect, raises
     line = str(info.value)
-    assert line and "\n" not in line
+    assert says in line and "\n" not in line, line
     if where == "new catalog":
         assert not folder.exists(), sorted(folder.rglob("*"))
     assert stat_tree(folder) == before

@@ -36,11 +36,13 @@ from cairn.catalog.records import (
     AssetProperties,
     Materialization,
     MaterializedAsset,
+    check_storable,
     utcnow,
 )
 from cairn.errors import (
     CatalogError,
     InvalidAssetKeyError,
+    InvalidDataError,
     InvalidInputError,
     RefConflictError,
     StorageError,
@@ -60,6 +62,7 @@ __all__ = [
     "HistoryStep",
     "HistoryWalk",
     "asset_ref",
+    "check_asset_metadata",
     "read_node",
     "read_step",
     "validate_asset_key",
@@ -116,6 +119,7 @@ def validate_asset_properties(
     for field, value in (("name", name), ("url", url), ("description", description)):
         if value is not None and not isinstance(value, str):
             raise InvalidInputError(f"asset property {field!r} must be a string or None")
+        check_storable(f"asset property {field!r}", value)
     if isinstance(description, str) and len(description) > MAX_ASSET_DESCRIPTION_LENGTH:
         raise InvalidInputError(
             f"String should have at most {MAX_ASSET_DESCRIPTION_LENGTH} characters"
@@ -127,12 +131,32 @@ def validate_asset_properties(
         owner_list = list(owners)
         if not all(isinstance(o, str) for o in owner_list):
             raise InvalidInputError("asset property 'owners' must be a list of strings")
+        check_storable("asset property 'owners'", owner_list)
     return AssetProperties(
         name=name,  # type: ignore[arg-type]
         url=url,  # type: ignore[arg-type]
         description=description,  # type: ignore[arg-type]
         owners=owner_list,
     )
+
+
+def check_asset_metadata(key: str, metadata: object) -> None:
+    """Refuse metadata for asset ``key`` that a materialization record could not hold.
+
+    Metadata is a dict of JSON values; each entry is checked on its own, so the message
+    names the one at fault.
+
+    Raises:
+        InvalidDataError: ``metadata`` is not a dict, or an entry holds a value (or has a
+            name) JSON cannot hold; also a ``TypeError``.
+        InvalidInputError: an entry holds text with a lone surrogate.
+    """
+    if not isinstance(metadata, Mapping):
+        raise InvalidDataError(
+            f"asset metadata must be a dict, got a {type(metadata).__name__} (for {key!r})"
+        )
+    for name, value in metadata.items():
+        check_storable(f"asset metadata {name!r} (for {key!r})", {name: value})
 
 
 class HistoryStep(NamedTuple):
@@ -332,7 +356,7 @@ class AssetRecords:
             upstream: every asset read (inferred from the task graph or declared).
             declared: the assets named in ``asset_deps`` (added to ``upstream`` too).
             by: the tool that did the work.
-            metadata: per asset key, the metadata added during the attempt.
+            metadata: per asset key, the metadata added during the attempt (JSON values).
             properties: per asset key, properties to set (last writer wins).
             flow_run_id: the flow run.
             task_run_id: the task run.
@@ -340,14 +364,28 @@ class AssetRecords:
 
         Returns:
             The materialization's object id.
+
+        Raises:
+            InvalidAssetKeyError: a key is not a valid asset key.
+            InvalidInputError: ``status`` is neither ``succeeded`` nor ``failed``, or text
+                holds a lone surrogate.
+            InvalidDataError: metadata holds a value JSON cannot hold.
         """
         keys = sorted({validate_asset_key(k) for k in assets})
         if not keys:
             raise InvalidInputError("a materialization needs at least one asset")
         declared_keys = sorted({validate_asset_key(k) for k in declared})
         upstream_keys = sorted({validate_asset_key(k) for k in upstream} | set(declared_keys))
+        if status not in ("succeeded", "failed"):
+            raise InvalidInputError(
+                f"a materialization's status is 'succeeded' or 'failed', not {status!r}"
+            )
         metadata = metadata or {}
         properties = properties or {}
+        for k in keys:
+            check_asset_metadata(k, metadata.get(k) or {})
+        for name, value in (("by", by), ("task_name", task_name)):
+            check_storable(f"materialization {name!r}", value)
         record = Materialization(
             created=utcnow(),
             status=status,

@@ -15,7 +15,11 @@ from typing import Any
 
 import msgspec
 
-from cairn.catalog._assets import validate_asset_key, validate_asset_properties
+from cairn.catalog._assets import (
+    check_asset_metadata,
+    validate_asset_key,
+    validate_asset_properties,
+)
 from cairn.catalog.records import AssetProperties as _PropertiesRecord
 from cairn.errors import InvalidInputError
 
@@ -188,10 +192,9 @@ class AssetContext:
         """Merge ``metadata`` into asset ``key``'s (later keys win)."""
         if key not in {a.key for a in self.downstream}:
             raise ValueError("Can only add metadata to assets that are arguments to @materialize")
-        try:
-            msgspec.json.encode(metadata)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise InvalidInputError(f"asset metadata must be JSON-serializable: {exc}") from None
+        # Checked now, not when the attempt ends: the error then points at the call at fault
+        # (Prefect accepts anything here, and fails later, sending the event).
+        check_asset_metadata(key, metadata)
         self.metadata[key] = {**self.metadata.get(key, {}), **metadata}
 
 
@@ -211,6 +214,8 @@ def add_asset_metadata(asset: str | Asset, metadata: dict[str, Any]) -> None:
     Raises:
         RuntimeError: not inside a task run.
         ValueError: the task does not materialize ``asset`` (from a plain ``@task`` too).
+        InvalidDataError: ``metadata`` is not a dict, or holds a value JSON cannot hold
+            (also a ``TypeError`` and a ``ValueError``).
 
     Example:
         >>> import cairn
