@@ -82,15 +82,27 @@ GOALS: dict[str, list[Goal]] = {
     "s3": [
         Goal("keyed_commit", ("requests", "keyed_commit"), "count", "==", 2, "requests"),
         Goal(
-            "keyless_in_flow_run", ("requests", "keyless_in_flow_run"), "count", "==", 1,
+            "keyless_in_flow_run",
+            ("requests", "keyless_in_flow_run"),
+            "count",
+            "==",
+            1,
             "requests",
         ),
         Goal(
-            "keyless_in_task_run", ("requests", "keyless_in_task_run"), "count", "==", 1,
+            "keyless_in_task_run",
+            ("requests", "keyless_in_task_run"),
+            "count",
+            "==",
+            1,
             "requests",
         ),
         Goal(
-            "keyless_outside_run", ("requests", "keyless_outside_run"), "count", "==", 2,
+            "keyless_outside_run",
+            ("requests", "keyless_outside_run"),
+            "count",
+            "==",
+            2,
             "requests",
         ),
         Goal("latest", ("requests", "latest"), "count", "==", 2, "requests"),
@@ -107,9 +119,7 @@ GOALS: dict[str, list[Goal]] = {
         Goal("first_sync_vs_s3fs", ("first_sync",), "ratio", "<=", 1.5),
         Goal("noop_resync", ("noop_resync",), "requests", "<=", 25, "requests"),
         Goal("after_100_copies", ("after_100_commits",), "objects_copied", "<=", 100, "objects"),
-        Goal(
-            "after_100_other", ("after_100_commits",), "other_requests", "<=", 25, "requests"
-        ),
+        Goal("after_100_other", ("after_100_commits",), "other_requests", "<=", 25, "requests"),
     ],
     # (h) fsck of a 100,000-object local catalog at least half as fast as re-hashing every
     # object file in a plain Python loop.

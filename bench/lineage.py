@@ -114,8 +114,9 @@ def build(root: str, width: int, per_asset: int) -> float:
     chunks = [jobs[k::procs] for k in range(procs)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(procs) as pool:
-        done = sum(pool.map(build_assets, [root] * procs, chunks, [width] * procs,
-                            [per_asset] * procs))
+        done = sum(
+            pool.map(build_assets, [root] * procs, chunks, [width] * procs, [per_asset] * procs)
+        )
     elapsed = time.perf_counter() - t0
     log(f"built {done} materializations in {elapsed:.1f} s with {procs} processes")
     return elapsed
@@ -183,8 +184,10 @@ def main() -> None:
         for _ in range(rebuild_runs):
             stats = Catalog.from_url(root).lineage.rebuild()
             rebuilds.append(stats.seconds)
-            log(f"rebuild: {stats.seconds:.2f} s, {stats.materializations / stats.seconds:,.0f}"
-                " materializations/s")
+            log(
+                f"rebuild: {stats.seconds:.2f} s, {stats.materializations / stats.seconds:,.0f}"
+                " materializations/s"
+            )
         assert stats is not None
         rebuild_s = statistics.median(rebuilds)
 
@@ -194,15 +197,20 @@ def main() -> None:
         upstream = median_ms(lambda: cat.lineage.upstream(leaf), 20)
         downstream = median_ms(lambda: cat.lineage.downstream(root_key), 20)
         assets = median_ms(lambda: cat.lineage.assets(), 5)
-        log(f"upstream(leaf) {upstream['median_ms']} ms, downstream(root) "
-            f"{downstream['median_ms']} ms")
+        log(
+            f"upstream(leaf) {upstream['median_ms']} ms, downstream(root) "
+            f"{downstream['median_ms']} ms"
+        )
 
         new = 100
         t0 = time.perf_counter()
         for n in range(new):
             i = n % width
-            cat.assets.record([asset_key(LAYERS - 1, i)], status="succeeded",
-                              upstream=upstream_of(LAYERS - 1, i, width))
+            cat.assets.record(
+                [asset_key(LAYERS - 1, i)],
+                status="succeeded",
+                upstream=upstream_of(LAYERS - 1, i, width),
+            )
         record_s = time.perf_counter() - t0
         incremental = median_ms(lambda: cat.lineage.upstream(leaf), 1)
         after = median_ms(lambda: cat.lineage.upstream(leaf), 20)
@@ -219,11 +227,13 @@ def main() -> None:
                 "met": stats.materializations / rebuild_s >= 20000,
             },
             "upstream_leaf_ms": {
-                "value": upstream["median_ms"], "goal": "<= 50",
+                "value": upstream["median_ms"],
+                "goal": "<= 50",
                 "met": upstream["median_ms"] <= 50,
             },
             "downstream_root_ms": {
-                "value": downstream["median_ms"], "goal": "<= 50",
+                "value": downstream["median_ms"],
+                "goal": "<= 50",
                 "met": downstream["median_ms"] <= 50,
             },
         }

@@ -49,12 +49,14 @@ def build(root: Path, objects: int) -> Any:
             n += 1
         if i % 2 == 0:
             a = (i // 2) % assets
-            cat.assets.record([f"s3://lake/a{a}.csv"], status="succeeded",
-                              upstream=[f"s3://lake/a{(a + 1) % assets}.csv"])
+            cat.assets.record(
+                [f"s3://lake/a{a}.csv"],
+                status="succeeded",
+                upstream=[f"s3://lake/a{(a + 1) % assets}.csv"],
+            )
             n += 1
         if i % 97 == 0:
-            cat.assets.record([f"s3://lake/m{i}.csv", f"s3://lake/n{i}.csv"],
-                              status="succeeded")
+            cat.assets.record([f"s3://lake/m{i}.csv", f"s3://lake/n{i}.csv"], status="succeeded")
             n += 3
         i += 1
     return cat
@@ -73,8 +75,12 @@ def first_sync_round(src: Any, endpoint: str, sync_first: bool) -> dict[str, Any
         _common.create_bucket(endpoint, bucket)
         fs = s3_filesystem("s3://x")
         t0 = time.perf_counter()
-        fs.put(str(Path(src.url) / "objects"), f"{bucket}/floor/objects", recursive=True,
-               batch_size=JOBS)
+        fs.put(
+            str(Path(src.url) / "objects"),
+            f"{bucket}/floor/objects",
+            recursive=True,
+            batch_size=JOBS,
+        )
         out["floor_s"] = time.perf_counter() - t0
 
     def cairn_sync() -> None:
@@ -115,15 +121,17 @@ def main() -> None:
             src = build(Path(tmp) / "src", objects)
             stored = sum(1 for _ in src.objects.iter_ids())
             refs = sum(1 for _ in src.refs.iter_tokens(""))
-            _common.log(f"built {stored:,} objects, {refs:,} refs in "
-                        f"{time.perf_counter() - t0:.1f} s")
+            _common.log(
+                f"built {stored:,} objects, {refs:,} refs in {time.perf_counter() - t0:.1f} s"
+            )
 
             results = []
             for r in range(rounds):
                 got = first_sync_round(src, endpoint, sync_first=r % 2 == 0)
                 results.append(got)
-                _common.log(f"round {r + 1}: sync {got['sync_s']:.1f} s, "
-                            f"s3fs floor {got['floor_s']:.1f} s")
+                _common.log(
+                    f"round {r + 1}: sync {got['sync_s']:.1f} s, s3fs floor {got['floor_s']:.1f} s"
+                )
             sync_s = statistics.median(g["sync_s"] for g in results)
             floor_s = statistics.median(g["floor_s"] for g in results)
             url = results[-1]["url"]
@@ -143,8 +151,11 @@ def main() -> None:
             object_puts = sum(
                 1 for r in requests if r.operation == "PutObject" and "/objects/" in r.key
             )
-            other = [r.short(url.split("/", 3)[3]) for r in requests
-                     if not (r.operation == "PutObject" and "/objects/" in r.key)]
+            other = [
+                r.short(url.split("/", 3)[3])
+                for r in requests
+                if not (r.operation == "PutObject" and "/objects/" in r.key)
+            ]
     finally:
         moto.kill()
         moto.wait()

@@ -292,7 +292,7 @@ class OneRequestAtATime:
                     if close is not None:
                         close()
             rule[2] -= 1
-            result = self.app(environ, lambda *args: (lambda data: None))
+            result = self.app(environ, lambda *args: lambda data: None)
             b"".join(result)
         if rule[3] is not None:
             rule[3]()

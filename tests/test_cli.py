@@ -35,7 +35,6 @@ LS_JSON_KEYS = [
 VERSION_JSON_KEYS = [k for k in LS_JSON_KEYS if k != "latest_id"]
 
 
-
 def make_link(cat: Any, key: str, link: str, text: str | None = None, **kw: Any) -> str:
     data = f"[{text or link}]({link})"
     return str(cat.artifacts.create("markdown", data, key=key, link=link, link_text=text, **kw))

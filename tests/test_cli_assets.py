@@ -34,7 +34,6 @@ TASK_REPORT = "4a1b2c3d-0000-4000-8000-000000000005"
 LONE_TASK = "5a1b2c3d-0000-4000-8000-000000000006"
 
 
-
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(ok(result).stdout)
 
@@ -46,45 +45,86 @@ def populate(cat: Catalog) -> dict[str, str]:
     """Two flow runs and a task run outside any flow, with artifacts and materializations."""
     ids: dict[str, str] = {}
     ids["extract_md"] = cat.artifacts.create(
-        "markdown", "# extracted", key="extract-report", flow_run_id=FLOW,
+        "markdown",
+        "# extracted",
+        key="extract-report",
+        flow_run_id=FLOW,
         task_run_id=TASK_EXTRACT,
     )
     ids["flow_md"] = cat.artifacts.create("markdown", "# flow body", flow_run_id=FLOW)
     cat.assets.record(
-        [RAW], status="succeeded", upstream=[USERS], flow_run_id=FLOW, task_run_id=TASK_EXTRACT,
-        task_name="extract", metadata={RAW: {"rows": 10}},
+        [RAW],
+        status="succeeded",
+        upstream=[USERS],
+        flow_run_id=FLOW,
+        task_run_id=TASK_EXTRACT,
+        task_name="extract",
+        metadata={RAW: {"rows": 10}},
         properties={RAW: AssetProperties(name="Raw data", owners=["data-team"])},
     )
     cat.assets.record(
-        [CLEAN], status="succeeded", upstream=[RAW], by="dbt", flow_run_id=FLOW,
-        task_run_id=TASK_CLEAN, task_name="clean", metadata={CLEAN: {"rows": 9}},
+        [CLEAN],
+        status="succeeded",
+        upstream=[RAW],
+        by="dbt",
+        flow_run_id=FLOW,
+        task_run_id=TASK_CLEAN,
+        task_name="clean",
+        metadata={CLEAN: {"rows": 9}},
     )
     cat.assets.record(
-        [REPORT], status="failed", upstream=[CLEAN], declared=[FEED], flow_run_id=FLOW_B,
-        task_run_id=TASK_REPORT, task_name="report",
+        [REPORT],
+        status="failed",
+        upstream=[CLEAN],
+        declared=[FEED],
+        flow_run_id=FLOW_B,
+        task_run_id=TASK_REPORT,
+        task_name="report",
     )
 
     def task(run_id: str, name: str, flow: str | None, start: int, artifacts: list[str]) -> Any:
         return RunRecord(
-            id=run_id, run_type="task", name=f"{name}-0", function=name, state="Completed",
-            start=T0 + dt.timedelta(seconds=start), end=T0 + dt.timedelta(seconds=start + 1),
-            flow_run_id=flow, artifacts=artifacts,  # type: ignore[arg-type]
+            id=run_id,
+            run_type="task",
+            name=f"{name}-0",
+            function=name,
+            state="Completed",
+            start=T0 + dt.timedelta(seconds=start),
+            end=T0 + dt.timedelta(seconds=start + 1),
+            flow_run_id=flow,
+            artifacts=artifacts,  # type: ignore[arg-type]
         )
 
-    cat.runs.save(RunRecord(
-        id=FLOW, run_type="flow", name="crimson-otter", function="etl", state="Completed",
-        start=T0, end=T0 + dt.timedelta(seconds=5), parameters={"day": "'2026-03-01'"},
-        artifacts=[ids["extract_md"], ids["flow_md"]],  # type: ignore[list-item]
-        task_runs=[
-            task(TASK_EXTRACT, "extract", FLOW, 1, [ids["extract_md"]]),
-            task(TASK_CLEAN, "clean", FLOW, 2, []),
-        ],
-    ))
-    cat.runs.save(RunRecord(
-        id=FLOW_B, run_type="flow", name="brave-heron", function="reporting", state="Failed",
-        start=T0 + dt.timedelta(minutes=5), end=T0 + dt.timedelta(minutes=5, seconds=2),
-        message="report failed", task_runs=[task(TASK_REPORT, "report", FLOW_B, 301, [])],
-    ))
+    cat.runs.save(
+        RunRecord(
+            id=FLOW,
+            run_type="flow",
+            name="crimson-otter",
+            function="etl",
+            state="Completed",
+            start=T0,
+            end=T0 + dt.timedelta(seconds=5),
+            parameters={"day": "'2026-03-01'"},
+            artifacts=[ids["extract_md"], ids["flow_md"]],  # type: ignore[list-item]
+            task_runs=[
+                task(TASK_EXTRACT, "extract", FLOW, 1, [ids["extract_md"]]),
+                task(TASK_CLEAN, "clean", FLOW, 2, []),
+            ],
+        )
+    )
+    cat.runs.save(
+        RunRecord(
+            id=FLOW_B,
+            run_type="flow",
+            name="brave-heron",
+            function="reporting",
+            state="Failed",
+            start=T0 + dt.timedelta(minutes=5),
+            end=T0 + dt.timedelta(minutes=5, seconds=2),
+            message="report failed",
+            task_runs=[task(TASK_REPORT, "report", FLOW_B, 301, [])],
+        )
+    )
     cat.runs.save(task(LONE_TASK, "lonely", None, 900, []))
     return ids
 
@@ -114,8 +154,7 @@ def test_the_cli_modules_import_nothing_heavy() -> None:
         "import sys, cairn.cli.asset, cairn.cli.run, cairn.cli.index; "
         "print([m for m in ('cairn.catalog', 'pyarrow', 'rich', 'msgspec') if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -133,11 +172,15 @@ def test_asset_ls_json(run_cli: Any, filled: dict[str, str]) -> None:
     rows = as_json(run_cli("asset", "ls", "--json"))
     assert [list(r) for r in rows] == [["key", "health", "last_seen"]] * 5
     assert [(r["key"], r["health"]) for r in rows] == [
-        (USERS, "referenced"), (CLEAN, "succeeded"), (RAW, "succeeded"), (REPORT, "failed"),
+        (USERS, "referenced"),
+        (CLEAN, "succeeded"),
+        (RAW, "succeeded"),
+        (REPORT, "failed"),
         (FEED, "referenced"),
     ]
-    seen = {r["key"]: dt.datetime.fromisoformat(r["last_seen"].replace("Z", "+00:00"))
-            for r in rows}
+    seen = {
+        r["key"]: dt.datetime.fromisoformat(r["last_seen"].replace("Z", "+00:00")) for r in rows
+    }
     assert all(r["last_seen"].endswith("Z") for r in rows)
     assert seen[USERS] == seen[RAW]  # referenced: the time of the materialization naming it
     assert seen[FEED] == seen[REPORT]
@@ -165,11 +208,22 @@ def test_asset_show_json(run_cli: Any, filled: dict[str, str]) -> None:
     shown = as_json(run_cli("asset", "show", RAW, "--json"))
     assert list(shown) == ["key", "properties", "materializations"]
     assert shown["key"] == RAW
-    assert shown["properties"] == {"name": "Raw data", "url": None, "description": None,
-                                   "owners": ["data-team"]}
+    assert shown["properties"] == {
+        "name": "Raw data",
+        "url": None,
+        "description": None,
+        "owners": ["data-team"],
+    }
     [mat] = shown["materializations"]
-    assert list(mat) == ["status", "upstream", "by", "metadata", "flow_run_id", "task_run_id",
-                         "created"]
+    assert list(mat) == [
+        "status",
+        "upstream",
+        "by",
+        "metadata",
+        "flow_run_id",
+        "task_run_id",
+        "created",
+    ]
     assert mat["status"] == "succeeded" and mat["upstream"] == [USERS]
     assert mat["metadata"] == {"rows": 10}
     assert (mat["flow_run_id"], mat["task_run_id"]) == (FLOW, TASK_EXTRACT)
@@ -182,8 +236,12 @@ def test_asset_show_json(run_cli: Any, filled: dict[str, str]) -> None:
 
 def test_asset_show_history_is_newest_first(run_cli: Any, catalog: Catalog) -> None:
     for i in range(3):
-        catalog.assets.record([RAW], status="failed" if i == 2 else "succeeded",
-                              by=f"tool-{i}", metadata={RAW: {"run": i}})
+        catalog.assets.record(
+            [RAW],
+            status="failed" if i == 2 else "succeeded",
+            by=f"tool-{i}",
+            metadata={RAW: {"run": i}},
+        )
     mats = as_json(run_cli("asset", "show", RAW, "--json"))["materializations"]
     assert [m["by"] for m in mats] == ["tool-2", "tool-1", "tool-0"]
     assert [m["status"] for m in mats] == ["failed", "succeeded", "succeeded"]
@@ -205,13 +263,22 @@ def test_asset_show_unknown(run_cli: Any, filled: dict[str, str]) -> None:
 
 def test_asset_lineage_json(run_cli: Any, filled: dict[str, str]) -> None:
     up = as_json(run_cli("asset", "lineage", REPORT, "--upstream", "--json"))
-    assert up == [{"key": CLEAN, "depth": 1}, {"key": FEED, "depth": 1},
-                  {"key": RAW, "depth": 2}, {"key": USERS, "depth": 3}]
-    assert as_json(run_cli("asset", "lineage", REPORT, "--upstream", "--depth", "1", "--json")) \
+    assert up == [
+        {"key": CLEAN, "depth": 1},
+        {"key": FEED, "depth": 1},
+        {"key": RAW, "depth": 2},
+        {"key": USERS, "depth": 3},
+    ]
+    assert (
+        as_json(run_cli("asset", "lineage", REPORT, "--upstream", "--depth", "1", "--json"))
         == up[:2]
+    )
     down = as_json(run_cli("asset", "lineage", USERS, "--downstream", "--json"))
-    assert down == [{"key": RAW, "depth": 1}, {"key": CLEAN, "depth": 2},
-                    {"key": REPORT, "depth": 3}]
+    assert down == [
+        {"key": RAW, "depth": 1},
+        {"key": CLEAN, "depth": 2},
+        {"key": REPORT, "depth": 3},
+    ]
     both = as_json(run_cli("asset", "lineage", CLEAN, "--json"))
     assert both == [
         {"key": RAW, "depth": 1, "direction": "upstream"},
@@ -224,8 +291,7 @@ def test_asset_lineage_json(run_cli: Any, filled: dict[str, str]) -> None:
 def test_asset_lineage_text_is_labelled(run_cli: Any, filled: dict[str, str]) -> None:
     out = ok(run_cli("asset", "lineage", CLEAN)).stdout
     assert out == (
-        f"Upstream of {CLEAN}:\n  1  {RAW}\n  2  {USERS}\n"
-        f"Downstream of {CLEAN}:\n  1  {REPORT}\n"
+        f"Upstream of {CLEAN}:\n  1  {RAW}\n  2  {USERS}\nDownstream of {CLEAN}:\n  1  {REPORT}\n"
     )
     out = ok(run_cli("asset", "lineage", REPORT, "--downstream")).stdout
     assert out == f"Downstream of {REPORT}:\n  (none)\n"
@@ -256,7 +322,7 @@ def test_asset_graph_mermaid(run_cli: Any, filled: dict[str, str]) -> None:
     assert out.count(" --> ") == 4
     assert f"class {by_key[REPORT]} failed" in out
     # The s3 nodes sit inside the s3 subgraph.
-    s3 = out[out.index("subgraph s3 "):]
+    s3 = out[out.index("subgraph s3 ") :]
     s3 = s3[: s3.index("    end")]
     assert RAW in s3 and REPORT in s3 and USERS not in s3
 
@@ -302,11 +368,26 @@ def test_asset_graph_of_an_empty_catalog(run_cli: Any) -> None:
 def test_run_ls_json(run_cli: Any, filled: dict[str, str]) -> None:
     rows = as_json(run_cli("run", "ls", "--json"))
     assert [r["id"] for r in rows] == [LONE_TASK, FLOW_B, FLOW]  # newest first
-    assert list(rows[0]) == ["id", "run_type", "name", "flow", "task", "state", "start", "end",
-                             "duration", "flow_run_id", "task_runs", "artifacts"]
+    assert list(rows[0]) == [
+        "id",
+        "run_type",
+        "name",
+        "flow",
+        "task",
+        "state",
+        "start",
+        "end",
+        "duration",
+        "flow_run_id",
+        "task_runs",
+        "artifacts",
+    ]
     etl = rows[2]
     assert (etl["name"], etl["flow"], etl["task"], etl["state"]) == (
-        "crimson-otter", "etl", None, "Completed"
+        "crimson-otter",
+        "etl",
+        None,
+        "Completed",
     )
     assert (etl["task_runs"], etl["artifacts"], etl["duration"]) == (2, 2, 5.0)
     assert etl["start"] == "2026-03-01T12:00:00Z"
@@ -333,8 +414,11 @@ def test_run_show_a_flow_run(run_cli: Any, filled: dict[str, str]) -> None:
     assert {a["id"] for a in shown["artifacts"]} == {filled["extract_md"], filled["flow_md"]}
     assert [m["assets"] for m in shown["materializations"]] == [[RAW], [CLEAN]]
     extract, clean = shown["task_runs"]
-    assert (extract["id"], extract["task"], extract["state"]) == (TASK_EXTRACT, "extract",
-                                                                  "Completed")
+    assert (extract["id"], extract["task"], extract["state"]) == (
+        TASK_EXTRACT,
+        "extract",
+        "Completed",
+    )
     assert extract["artifacts"] == [
         {"id": filled["extract_md"], "key": "extract-report", "type": "markdown"}
     ]
@@ -356,9 +440,7 @@ def test_run_show_a_task_run_inside_a_flow(run_cli: Any, filled: dict[str, str])
     shown = as_json(run_cli("run", "show", TASK_REPORT, "--json"))
     assert (shown["id"], shown["run_type"], shown["task"]) == (TASK_REPORT, "task", "report")
     assert shown["flow_run_id"] == FLOW_B
-    assert [(m["assets"], m["status"]) for m in shown["materializations"]] == [
-        ([REPORT], "failed")
-    ]
+    assert [(m["assets"], m["status"]) for m in shown["materializations"]] == [([REPORT], "failed")]
     assert shown["task_runs"] == [] and shown["subflow_runs"] == []
     text = ok(run_cli("run", "show", TASK_REPORT)).stdout
     assert text.startswith(f"Task run report-0  ({TASK_REPORT})\n")
@@ -377,10 +459,16 @@ def test_run_show_by_prefix_and_errors(run_cli: Any, filled: dict[str, str]) -> 
 
 def test_run_show_an_ambiguous_prefix(run_cli: Any, catalog: Catalog) -> None:
     for suffix in ("1", "2"):
-        catalog.runs.save(RunRecord(
-            id=f"abcdef00-0000-4000-8000-00000000000{suffix}", run_type="flow", name="x",
-            function="f", state="Completed", start=T0,
-        ))
+        catalog.runs.save(
+            RunRecord(
+                id=f"abcdef00-0000-4000-8000-00000000000{suffix}",
+                run_type="flow",
+                name="x",
+                function="f",
+                state="Completed",
+                start=T0,
+            )
+        )
     assert error_line(run_cli("run", "show", "abcdef")) == (
         "Run id prefix 'abcdef' is ambiguous: it matches 2 runs; give more characters."
     )
@@ -402,8 +490,11 @@ def test_index_rebuild_gives_the_same_answers(
     ]
     before = [ok(run_cli(*q)).stdout for q in queries]
     out = ok(run_cli("index", "rebuild")).stdout
-    assert re.search(r"index/lineage: 3 assets, 3 materializations, 3 rows from 3 records in "
-                     r"[0-9.]+ s", out)
+    assert re.search(
+        r"index/lineage: 3 assets, 3 materializations, 3 rows from 3 records in "
+        r"[0-9.]+ s",
+        out,
+    )
     assert "index/artifacts-latest.msgpack: 1 artifact key in" in out
     assert re.search(r"Rebuilt index/ in [0-9.]+ s\.", out)
     assert [ok(run_cli(*q)).stdout for q in queries] == before

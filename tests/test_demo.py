@@ -56,7 +56,7 @@ def test_demo_materializes_assets_with_lineage(run_cli: Any, tmp_path: Path) -> 
     # The report is built from the orders (inferred from the task graph), which are read from
     # the CRM table (declared with asset_deps).
     assert cat.lineage.upstream(REPORT) == [(ORDERS, 1), (CRM, 2)]
-    (_, orders), = cat.assets.history(ORDERS)
+    ((_, orders),) = cat.assets.history(ORDERS)
     assert orders.declared == [CRM] and orders.assets[0].metadata == {"rows": 5}
     reports = [m for _, m in cat.assets.history(REPORT)]
     assert [m.by for m in reports] == ["cairn-demo", "cairn-demo"]

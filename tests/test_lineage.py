@@ -94,31 +94,56 @@ class Brute:
                 if mine.properties is not None:
                     props = _full_props(mine.properties)
                     break
-            return {"key": key, "health": latest.status, "last_seen": latest.created,
-                    "properties": props}
-        return {"key": key, "health": "referenced", "last_seen": self.referenced[key],
-                "properties": None}
+            return {
+                "key": key,
+                "health": latest.status,
+                "last_seen": latest.created,
+                "properties": props,
+            }
+        return {
+            "key": key,
+            "health": "referenced",
+            "last_seen": self.referenced[key],
+            "properties": None,
+        }
 
     def history(self, key: str) -> list[dict[str, Any]]:
         out = []
         for mid, mat in self.histories.get(key, []):
             mine = next(a for a in mat.assets if a.key == key)
-            out.append({
-                "id": mid, "key": key, "status": mat.status, "created": mat.created,
-                "upstream": list(mat.upstream), "declared": list(mat.declared), "by": mat.by,
-                "metadata": mine.metadata, "properties": _full_props(mine.properties),
-                "flow_run_id": mat.flow_run_id, "task_run_id": mat.task_run_id,
-                "task_name": mat.task_name,
-            })
+            out.append(
+                {
+                    "id": mid,
+                    "key": key,
+                    "status": mat.status,
+                    "created": mat.created,
+                    "upstream": list(mat.upstream),
+                    "declared": list(mat.declared),
+                    "by": mat.by,
+                    "metadata": mine.metadata,
+                    "properties": _full_props(mine.properties),
+                    "flow_run_id": mat.flow_run_id,
+                    "task_run_id": mat.task_run_id,
+                    "task_name": mat.task_name,
+                }
+            )
         return out
 
 
 def entry_dict(e: Any) -> dict[str, Any]:
     return {
-        "id": e.id, "key": e.key, "status": e.status, "created": e.created,
-        "upstream": e.upstream, "declared": e.declared, "by": e.by, "metadata": e.metadata,
-        "properties": e.properties, "flow_run_id": e.flow_run_id,
-        "task_run_id": e.task_run_id, "task_name": e.task_name,
+        "id": e.id,
+        "key": e.key,
+        "status": e.status,
+        "created": e.created,
+        "upstream": e.upstream,
+        "declared": e.declared,
+        "by": e.by,
+        "metadata": e.metadata,
+        "properties": e.properties,
+        "flow_run_id": e.flow_run_id,
+        "task_run_id": e.task_run_id,
+        "task_name": e.task_name,
     }
 
 
@@ -169,18 +194,42 @@ def index_dir(cat: Catalog) -> Path:
 def scenario(cat: Catalog) -> None:
     """Two flows, fan-in, fan-out, a failure, properties, metadata, external assets."""
     rec = cat.assets.record
-    rec(["s3://lake/raw.csv"], status="succeeded", upstream=["postgres://db/users"],
-        metadata={"s3://lake/raw.csv": {"rows": 10}}, flow_run_id="aaaa0001", task_run_id="t1",
-        task_name="extract", properties={"s3://lake/raw.csv": AssetProperties(name="Raw")})
-    rec(["s3://lake/clean.csv", "s3://lake/rejects.csv"], status="succeeded",
-        upstream=["s3://lake/raw.csv"], by="dbt", flow_run_id="aaaa0001", task_run_id="t2",
-        metadata={"s3://lake/clean.csv": {"rows": 9}, "s3://lake/rejects.csv": {"rows": 1}})
+    rec(
+        ["s3://lake/raw.csv"],
+        status="succeeded",
+        upstream=["postgres://db/users"],
+        metadata={"s3://lake/raw.csv": {"rows": 10}},
+        flow_run_id="aaaa0001",
+        task_run_id="t1",
+        task_name="extract",
+        properties={"s3://lake/raw.csv": AssetProperties(name="Raw")},
+    )
+    rec(
+        ["s3://lake/clean.csv", "s3://lake/rejects.csv"],
+        status="succeeded",
+        upstream=["s3://lake/raw.csv"],
+        by="dbt",
+        flow_run_id="aaaa0001",
+        task_run_id="t2",
+        metadata={"s3://lake/clean.csv": {"rows": 9}, "s3://lake/rejects.csv": {"rows": 1}},
+    )
     # A second flow joins through a declared dependency on an asset the first one made.
-    rec(["s3://mart/report.parquet"], status="failed", upstream=["s3://lake/clean.csv"],
-        declared=["sftp://vendor/feed.csv"], flow_run_id="bbbb0002", task_run_id="t3",
-        metadata={"s3://mart/report.parquet": {"error": "boom"}})
-    rec(["s3://lake/raw.csv"], status="succeeded", upstream=["postgres://db/users"],
-        flow_run_id="cccc0003", task_run_id="t4")
+    rec(
+        ["s3://mart/report.parquet"],
+        status="failed",
+        upstream=["s3://lake/clean.csv"],
+        declared=["sftp://vendor/feed.csv"],
+        flow_run_id="bbbb0002",
+        task_run_id="t3",
+        metadata={"s3://mart/report.parquet": {"error": "boom"}},
+    )
+    rec(
+        ["s3://lake/raw.csv"],
+        status="succeeded",
+        upstream=["postgres://db/users"],
+        flow_run_id="cccc0003",
+        task_run_id="t4",
+    )
 
 
 @pytest.fixture
@@ -196,11 +245,15 @@ def test_answers_equal_a_brute_force_reading_of_the_records(built: Catalog) -> N
 def test_the_scenario_graph(built: Catalog) -> None:
     lin = built.lineage
     assert lin.upstream("s3://mart/report.parquet") == [
-        ("s3://lake/clean.csv", 1), ("sftp://vendor/feed.csv", 1),
-        ("s3://lake/raw.csv", 2), ("postgres://db/users", 3),
+        ("s3://lake/clean.csv", 1),
+        ("sftp://vendor/feed.csv", 1),
+        ("s3://lake/raw.csv", 2),
+        ("postgres://db/users", 3),
     ]
     assert lin.downstream("postgres://db/users", depth=2) == [
-        ("s3://lake/raw.csv", 1), ("s3://lake/clean.csv", 2), ("s3://lake/rejects.csv", 2),
+        ("s3://lake/raw.csv", 1),
+        ("s3://lake/clean.csv", 2),
+        ("s3://lake/rejects.csv", 2),
     ]
     health = {a.key: a.health for a in lin.assets()}
     assert health == {
@@ -212,13 +265,21 @@ def test_the_scenario_graph(built: Catalog) -> None:
         "sftp://vendor/feed.csv": "referenced",
     }
     assert [a.key for a in lin.assets(prefix="s3://lake/")] == [
-        "s3://lake/clean.csv", "s3://lake/raw.csv", "s3://lake/rejects.csv",
+        "s3://lake/clean.csv",
+        "s3://lake/raw.csv",
+        "s3://lake/rejects.csv",
     ]
     [report] = lin.history("s3://mart/report.parquet")
     assert report.declared == ["sftp://vendor/feed.csv"]
     assert report.metadata == {"error": "boom"}
     assert report.to_dict().keys() == {
-        "status", "upstream", "by", "metadata", "flow_run_id", "task_run_id", "created",
+        "status",
+        "upstream",
+        "by",
+        "metadata",
+        "flow_run_id",
+        "task_run_id",
+        "created",
     }
 
 
@@ -245,8 +306,12 @@ def test_incremental_update_reads_only_new_heads_and_equals_a_full_rebuild(
     other = reopen(catalog)
     other.lineage.upstream("s3://lake/raw.csv")  # loads the stored index
     for i in range(3):
-        catalog.assets.record([f"s3://lake/part-{i}.csv"], status="succeeded",
-                              upstream=["s3://lake/clean.csv"], task_run_id=f"n{i}")
+        catalog.assets.record(
+            [f"s3://lake/part-{i}.csv"],
+            status="succeeded",
+            upstream=["s3://lake/clean.csv"],
+            task_run_id=f"n{i}",
+        )
     catalog.assets.record(["s3://lake/clean.csv"], status="failed", upstream=[])
     other.lineage._records_read = 0
     incremental = answers(other)
@@ -324,8 +389,11 @@ def test_index_files_carry_their_version_and_stamp(built: Catalog) -> None:
     assert stamp["version"] == _index_lineage.INDEX_VERSION
     assert stamp["refs"] == dict(built.refs.iter_refs("assets/"))
     assert stamp["rows"] == 5
-    assert pq.read_schema(index_dir(built) / "lineage" / "base.parquet").remove_metadata() \
+    assert (
+        pq.read_schema(index_dir(built) / "lineage" / "base.parquet")
+        .remove_metadata()
         .equals(_index_lineage.schema())
+    )
 
 
 def test_a_rewritten_history_replaces_its_rows(built: Catalog) -> None:
@@ -336,14 +404,16 @@ def test_a_rewritten_history_replaces_its_rows(built: Catalog) -> None:
     old = built.refs.get(ref)
     # Rewrite raw.csv's history as a single new head (a stand-in for a merge snapshot).
     mid, mat = built.assets.history(key)[-1]
-    head = built.put_record(AssetHead(key=key, materialization=mid, status=mat.status,
-                                      created=mat.created))
+    head = built.put_record(
+        AssetHead(key=key, materialization=mid, status=mat.status, created=mat.created)
+    )
     assert built.refs.set_if_equals(ref, old, head)
     assert answers(built) == brute_answers(built)
     assert [e.id for e in built.lineage.history(key)] == [mid]
     # And an asset ref that disappears takes its rows with it.
-    assert built.refs.delete_if_equals(asset_ref("s3://lake/rejects.csv"),
-                                       built.refs.get(asset_ref("s3://lake/rejects.csv")))
+    assert built.refs.delete_if_equals(
+        asset_ref("s3://lake/rejects.csv"), built.refs.get(asset_ref("s3://lake/rejects.csv"))
+    )
     assert answers(built) == brute_answers(built)
     assert built.lineage.asset("s3://lake/rejects.csv") is None
 
@@ -395,16 +465,22 @@ def test_referenced_only_assets() -> None:
 def test_properties_are_last_writer_wins() -> None:
     cat = Catalog.from_url(f"memory://lineage-props-{uuid.uuid4().hex}")
     key = "s3://b/x"
-    cat.assets.record([key], status="succeeded",
-                      properties={key: AssetProperties(name="first", owners=["a"])})
-    cat.assets.record([key], status="succeeded",
-                      properties={key: AssetProperties(description="second")})
+    cat.assets.record(
+        [key], status="succeeded", properties={key: AssetProperties(name="first", owners=["a"])}
+    )
+    cat.assets.record(
+        [key], status="succeeded", properties={key: AssetProperties(description="second")}
+    )
     cat.assets.record([key], status="failed")  # no properties: changes nothing
     summary = cat.lineage.asset(key)
     assert summary is not None
     # A complete overwrite: the first writer's name and owners are gone.
-    assert summary.properties == {"name": None, "url": None, "description": "second",
-                                  "owners": None}
+    assert summary.properties == {
+        "name": None,
+        "url": None,
+        "description": "second",
+        "owners": None,
+    }
     assert summary.health == "failed"
     assert reopen(cat).lineage.asset(key) == summary
 
@@ -412,17 +488,29 @@ def test_properties_are_last_writer_wins() -> None:
 def test_lineage_spans_flows_through_declared_dependencies() -> None:
     cat = Catalog.from_url(f"memory://lineage-flows-{uuid.uuid4().hex}")
     # Flow A makes the warehouse table; flow B only declares it with asset_deps.
-    cat.assets.record(["postgres://db/users"], status="succeeded", flow_run_id="aaaa",
-                      task_run_id="ta")
-    cat.assets.record(["s3://b/enriched.csv"], status="succeeded",
-                      declared=["postgres://db/users"], flow_run_id="bbbb", task_run_id="tb")
-    cat.assets.record(["s3://b/report"], status="succeeded", upstream=["s3://b/enriched.csv"],
-                      flow_run_id="bbbb", task_run_id="tc")
+    cat.assets.record(
+        ["postgres://db/users"], status="succeeded", flow_run_id="aaaa", task_run_id="ta"
+    )
+    cat.assets.record(
+        ["s3://b/enriched.csv"],
+        status="succeeded",
+        declared=["postgres://db/users"],
+        flow_run_id="bbbb",
+        task_run_id="tb",
+    )
+    cat.assets.record(
+        ["s3://b/report"],
+        status="succeeded",
+        upstream=["s3://b/enriched.csv"],
+        flow_run_id="bbbb",
+        task_run_id="tc",
+    )
     lin = cat.lineage
-    assert lin.downstream("postgres://db/users") == [("s3://b/enriched.csv", 1),
-                                                     ("s3://b/report", 2)]
-    assert lin.upstream("s3://b/report") == [("s3://b/enriched.csv", 1),
-                                             ("postgres://db/users", 2)]
+    assert lin.downstream("postgres://db/users") == [
+        ("s3://b/enriched.csv", 1),
+        ("s3://b/report", 2),
+    ]
+    assert lin.upstream("s3://b/report") == [("s3://b/enriched.csv", 1), ("postgres://db/users", 2)]
     assert lin.asset("postgres://db/users").health == "succeeded"  # type: ignore[union-attr]
     assert [e.declared for e in lin.history("s3://b/enriched.csv")] == [["postgres://db/users"]]
 
@@ -430,7 +518,9 @@ def test_lineage_spans_flows_through_declared_dependencies() -> None:
 def test_for_run_finds_materializations_by_flow_or_task_run(built: Catalog) -> None:
     by_flow = built.lineage.for_run("aaaa0001")
     assert [(e.key, e.task_run_id) for e in by_flow] == [
-        ("s3://lake/raw.csv", "t1"), ("s3://lake/clean.csv", "t2"), ("s3://lake/rejects.csv", "t2"),
+        ("s3://lake/raw.csv", "t1"),
+        ("s3://lake/clean.csv", "t2"),
+        ("s3://lake/rejects.csv", "t2"),
     ]
     assert [e.key for e in built.lineage.for_run("t3")] == ["s3://mart/report.parquet"]
     assert built.lineage.for_run("ffff") == []
@@ -456,8 +546,7 @@ def test_queries_import_neither_pandas_nor_the_dataset_module(built: Catalog) ->
         "c.lineage.history('s3://n/new'); "
         "print([m for m in ('pandas', 'pyarrow.dataset') if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -474,8 +563,7 @@ def test_graph_queries_on_a_current_index_do_not_import_pyarrow(built: Catalog) 
         "('s3://lake/raw.csv', 2), ('postgres://db/users', 3)]; "
         "print('pyarrow' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
@@ -483,10 +571,14 @@ def test_a_large_rebuild_shared_among_worker_processes_gives_the_same_rows(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(12):
-        catalog.assets.record([f"s3://w/a{i}"], status="succeeded",
-                              upstream=[f"s3://w/a{i - 1}"] if i else [])
-        catalog.assets.record([f"s3://w/a{i}", f"s3://w/b{i}"], status="failed",
-                              upstream=[f"s3://w/a{i - 1}"] if i else [])
+        catalog.assets.record(
+            [f"s3://w/a{i}"], status="succeeded", upstream=[f"s3://w/a{i - 1}"] if i else []
+        )
+        catalog.assets.record(
+            [f"s3://w/a{i}", f"s3://w/b{i}"],
+            status="failed",
+            upstream=[f"s3://w/a{i - 1}"] if i else [],
+        )
     expected = answers(catalog)
     monkeypatch.setattr(_lineage, "_PARALLEL_CHECK_S", 0.0)
     monkeypatch.setattr(_lineage, "_PARALLEL_MIN_S", 0.0)
@@ -527,11 +619,16 @@ def materializations(draw: Any) -> list[dict[str, Any]]:
         upstream = draw(st.lists(st.sampled_from(others), max_size=3, unique=True))
         declared = draw(st.lists(st.sampled_from(others), max_size=1, unique=True))
         props = draw(st.sampled_from([None, "p1", "p2"]))
-        steps.append({
-            "assets": assets, "upstream": upstream, "declared": declared,
-            "status": draw(st.sampled_from(["succeeded", "failed"])),
-            "props": props, "query_after": draw(st.booleans()),
-        })
+        steps.append(
+            {
+                "assets": assets,
+                "upstream": upstream,
+                "declared": declared,
+                "status": draw(st.sampled_from(["succeeded", "failed"])),
+                "props": props,
+                "query_after": draw(st.booleans()),
+            }
+        )
     return steps
 
 
@@ -572,21 +669,27 @@ def model_answers(steps: list[dict[str, Any]], created: list[dt.datetime]) -> di
             frontier = nxt
         return sorted(((k, d) for k, d in dist.items() if k != key), key=lambda p: (p[1], p[0]))
 
-    out: dict[str, Any] = {"nodes": nodes,
-                           "edges": sorted((u, k) for k, ups in up.items() for u in ups)}
+    out: dict[str, Any] = {
+        "nodes": nodes,
+        "edges": sorted((u, k) for k, ups in up.items() for u in ups),
+    }
     out["assets"] = [
-        (k,
-         steps[latest[k]]["status"] if k in latest else "referenced",
-         created[latest[k]] if k in latest else referenced[k],
-         {"name": props[k], "url": None, "description": None, "owners": None}
-         if k in props else None)
+        (
+            k,
+            steps[latest[k]]["status"] if k in latest else "referenced",
+            created[latest[k]] if k in latest else referenced[k],
+            {"name": props[k], "url": None, "description": None, "owners": None}
+            if k in props
+            else None,
+        )
         for k in nodes
     ]
     for k in nodes:
         out[f"up {k}"] = walk(k, True)
         out[f"down {k}"] = walk(k, False)
         out[f"history {k}"] = [
-            (steps[i]["status"], steps[i]["ups"]) for i in reversed(range(len(steps)))
+            (steps[i]["status"], steps[i]["ups"])
+            for i in reversed(range(len(steps)))
             if k in steps[i]["assets"]
         ]
     return out
@@ -611,9 +714,13 @@ def test_random_dags_match_a_plain_python_model(steps: list[dict[str, Any]]) -> 
     created = []
     for s in steps:
         mid = cat.assets.record(
-            s["assets"], status=s["status"], upstream=s["upstream"], declared=s["declared"],
+            s["assets"],
+            status=s["status"],
+            upstream=s["upstream"],
+            declared=s["declared"],
             properties={a: AssetProperties(name=s["props"]) for a in s["assets"]}
-            if s["props"] else None,
+            if s["props"]
+            else None,
         )
         rec = cat.get_record(mid)
         assert isinstance(rec, Materialization)

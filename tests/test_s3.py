@@ -75,8 +75,12 @@ class TestS3ObjectStore(ObjectStoreTests):
     def test_iter_ids_skips_keys_that_are_not_objects(self, store: S3ObjectStore) -> None:
         oid = store.put(b"real")
         bucket = store.location.bucket
-        for key in ("catalog/objects/README", f"catalog/objects/{oid[:2]}/x",
-                    "catalog/objects/zz/" + "0" * 62, "catalog/objectsx/" + oid):
+        for key in (
+            "catalog/objects/README",
+            f"catalog/objects/{oid[:2]}/x",
+            "catalog/objects/zz/" + "0" * 62,
+            "catalog/objectsx/" + oid,
+        ):
             self.client.put_object(Bucket=bucket, Key=key, Body=b"")
         assert list(store.iter_ids()) == [oid]
         assert list(store.iter_ids(oid[:1])) == [oid]
@@ -250,8 +254,12 @@ class TestS3RefStore(MultiProcessRefStoreTests):
 
     def test_iter_refs_skips_keys_that_are_not_refs(self, store: S3RefStore, moto_s3: Any) -> None:
         assert store.add_if_new("artifacts/a", A)
-        for key in ("catalog/refs/.hidden", "catalog/refs/artifacts/x.lock",
-                    "catalog/refs/artifacts//b", "catalog/refsx"):
+        for key in (
+            "catalog/refs/.hidden",
+            "catalog/refs/artifacts/x.lock",
+            "catalog/refs/artifacts//b",
+            "catalog/refsx",
+        ):
             moto_s3.client().put_object(Bucket=store.location.bucket, Key=key, Body=b"junk")
         assert list(store.iter_refs()) == [("artifacts/a", A)]
         assert [name for name, _ in store.iter_tokens()] == ["artifacts/a"]

@@ -76,7 +76,9 @@ def test_a_catalog_lives_under_its_prefix(cat: Catalog, s3_bucket: str, moto_s3:
     aid = cat.artifacts.create("markdown", "hello", key="greeting")
     stored = keys(moto_s3, s3_bucket)
     assert json.loads(stored["catalog/CAIRN"]) == {
-        "format": "cairn", "format_version": 1, "hash": "sha256"
+        "format": "cairn",
+        "format_version": 1,
+        "hash": "sha256",
     }
     assert stored["catalog/refs/artifacts/greeting"] == f"{aid}\n".encode()
     assert f"catalog/objects/{aid[:2]}/{aid[2:]}" in stored
@@ -151,7 +153,10 @@ def test_without_s3fs_the_cli_prints_one_line(cli_env: dict[str, str]) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, "--catalog", "s3://my-bucket/c", "artifact", "ls"],
-        env=cli_env, capture_output=True, text=True, timeout=60,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
@@ -162,8 +167,9 @@ def test_without_s3fs_the_cli_prints_one_line(cli_env: dict[str, str]) -> None:
 
 def test_import_cairn_does_not_import_s3fs(cli_env: dict[str, str]) -> None:
     code = "import sys, cairn, cairn.catalog, cairn.refs; print('s3fs' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.strip() == "False", done.stderr
 
 
@@ -362,9 +368,7 @@ def test_a_current_listing_reads_no_ref(cat: Catalog, monkeypatch: pytest.Monkey
 # -- lost responses -----------------------------------------------------------------------
 
 
-def test_a_commit_whose_ref_response_is_lost_lands_exactly_once(
-    cat: Catalog, moto_s3: Any
-) -> None:
+def test_a_commit_whose_ref_response_is_lost_lands_exactly_once(cat: Catalog, moto_s3: Any) -> None:
     first = cat.artifacts.create("markdown", "first", key="k")
     moto_s3.app.lose_responses("PUT", "/catalog/refs/artifacts/k")
     second = cat.artifacts.create("markdown", "second", key="k")

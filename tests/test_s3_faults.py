@@ -109,7 +109,8 @@ def test_cairn_sets_standard_retries_unless_told_otherwise(
     assert retries(Catalog.from_url(s3_url)) == {"mode": "standard", "total_max_attempts": 5}
     mine = {"config_kwargs": {"retries": {"mode": "legacy", "total_max_attempts": 2}}}
     assert retries(Catalog.from_url(s3_url, storage_options=mine)) == {
-        "mode": "legacy", "total_max_attempts": 2
+        "mode": "legacy",
+        "total_max_attempts": 2,
     }
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")  # the AWS way of saying it wins too
     assert retries(Catalog.from_url(s3_url)) == {"mode": "legacy", "total_max_attempts": 7}

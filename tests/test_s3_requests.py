@@ -123,7 +123,10 @@ def test_a_cold_process_reads_the_marker_then_the_ref_and_its_head(
     cold.artifacts.create("markdown", "from a cold writer", key="k")
     # The head's record is read for its time: a new version is created after it.
     assert short(s3_requests) == [
-        "GET refs/artifacts/k", "GET objects", "PUT objects", "PUT refs/artifacts/k"
+        "GET refs/artifacts/k",
+        "GET objects",
+        "PUT objects",
+        "PUT refs/artifacts/k",
     ]
     cold.artifacts.create("markdown", "a new key", key="new")
     assert short(s3_requests) == ["GET refs/artifacts/new", "PUT objects", "PUT refs/artifacts/new"]
@@ -168,9 +171,7 @@ def test_a_stale_writer_pays_a_refused_put_and_two_reads(
 # -- reads ------------------------------------------------------------------------------------
 
 
-def test_reading_the_latest_version_is_two_requests(
-    cat: Catalog, s3_requests: S3Requests
-) -> None:
+def test_reading_the_latest_version_is_two_requests(cat: Catalog, s3_requests: S3Requests) -> None:
     aid = cat.artifacts.create("markdown", "latest", key="k")
     reader = Catalog.from_url(cat.url)
     s3_requests.clear()
@@ -308,9 +309,9 @@ def test_listing_n_keys_costs_a_list_per_1000_keys_plus_the_index(
     listed = cat.artifacts.list_latest()
     assert len(listed) == n and listed[0].data == "v0"
     pages = math.ceil(n / 1000)
-    assert short(s3_requests) == ["GET CAIRN", "GET index/artifacts-latest.msgpack"] + [
-        "LIST"
-    ] * pages
+    assert (
+        short(s3_requests) == ["GET CAIRN", "GET index/artifacts-latest.msgpack"] + ["LIST"] * pages
+    )
     assert len(s3_requests.requests) <= pages + 2
 
     # Two keys move: only those two are read (ref and head), and the index is rewritten.
@@ -400,7 +401,10 @@ def test_uploading_a_big_file_holds_parts_not_the_file_in_memory(
     source.write_bytes(random.Random(9).randbytes(size))
     done = subprocess.run(
         [sys.executable, "-c", _UPLOAD_CHILD, s3_url, str(source)],
-        env=clean_environment(), capture_output=True, text=True, timeout=120,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     increase = int(done.stdout.strip())
@@ -409,7 +413,11 @@ def test_uploading_a_big_file_holds_parts_not_the_file_in_memory(
 
 
 def test_a_refused_complete_means_stored_and_leaves_no_upload(
-    s3_url: str, s3_requests: S3Requests, tmp_path: Path, moto_s3: Any, s3_bucket: str,
+    s3_url: str,
+    s3_requests: S3Requests,
+    tmp_path: Path,
+    moto_s3: Any,
+    s3_bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Two writers upload the same big object at once: the second one's CompleteMultipartUpload
@@ -431,8 +439,15 @@ def test_a_refused_complete_means_stored_and_leaves_no_upload(
     s3_requests.clear()
     assert store.put_file(source) == object_id(data)
     ops = [r.operation for r in s3_requests.take()]
-    assert ops == ["CreateMultipartUpload", "UploadPart", "UploadPart", "UploadPart",
-                   "CompleteMultipartUpload", "AbortMultipartUpload", "CopyObject"]
+    assert ops == [
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPart",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "CopyObject",
+    ]
     monkeypatch.setattr(store.location, "head", real_head)
     assert moto_s3.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert store.get(object_id(data)) == data

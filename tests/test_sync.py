@@ -51,8 +51,9 @@ def refs(cat: Catalog) -> dict[str, str]:
 def populate(cat: Catalog, tag: str, versions: int = 3) -> dict[str, Any]:
     """Write one of everything: keyed versions, a blob, progress, keyless, runs, assets."""
     ids: dict[str, Any] = {}
-    ids["keyed"] = [cat.artifacts.create("markdown", f"{tag}-{i}", key="report")
-                    for i in range(versions)]
+    ids["keyed"] = [
+        cat.artifacts.create("markdown", f"{tag}-{i}", key="report") for i in range(versions)
+    ]
     ids["big"] = cat.artifacts.create("markdown", tag * 70_000, key=f"big-{tag}")  # a blob
     ids["progress"] = cat.artifacts.create("progress", 5.0, key=f"prog-{tag}")
     cat.artifacts.update_progress(ids["progress"], 60.0)
@@ -63,11 +64,25 @@ def populate(cat: Catalog, tag: str, versions: int = 3) -> dict[str, Any]:
     in_run = cat.artifacts.create("markdown", f"in run {tag}", anchored_by_run=True)
     ids["run"] = f"{abs(hash(tag)) % 10**8:08x}-0000-4000-8000-000000000000"
     now = utcnow()
-    cat.runs.save(RunRecord(id=ids["run"], run_type="flow", name=tag, function="f",
-                            state="Completed", start=now, end=now, artifacts=[in_run]))
+    cat.runs.save(
+        RunRecord(
+            id=ids["run"],
+            run_type="flow",
+            name=tag,
+            function="f",
+            state="Completed",
+            start=now,
+            end=now,
+            artifacts=[in_run],
+        )
+    )
     cat.assets.record(["s3://lake/raw.csv"], status="succeeded", task_run_id=f"t-{tag}")
-    cat.assets.record(["s3://lake/clean.csv", "s3://lake/dims.csv"], status="succeeded",
-                      upstream=["s3://lake/raw.csv"], task_run_id=f"u-{tag}")
+    cat.assets.record(
+        ["s3://lake/clean.csv", "s3://lake/dims.csv"],
+        status="succeeded",
+        upstream=["s3://lake/raw.csv"],
+        task_run_id=f"u-{tag}",
+    )
     return ids
 
 
@@ -185,9 +200,7 @@ def test_deletions_carry_over_and_are_never_resurrected(
     src.artifacts.update_progress(ids["progress"], 99.0)  # ... still updated on SRC
     sync(src, dst, both=True)
     for cat in (reopen(src), reopen(dst)):
-        assert [v.id for v in cat.artifacts.history("report")] == [
-            ids["keyed"][2], ids["keyed"][0]
-        ]
+        assert [v.id for v in cat.artifacts.history("report")] == [ids["keyed"][2], ids["keyed"][0]]
         assert "big-a" not in cat.artifacts.keys()
         assert cat.refs.get("artifacts/big-a") is not None  # kept as a tombstone
         assert ids["keyless"] not in {a.id for a in cat.artifacts.keyless()}
@@ -197,7 +210,8 @@ def test_deletions_carry_over_and_are_never_resurrected(
     # The third catalog, which still has everything, brings none of it back.
     sync(old, dst)
     assert [v.id for v in reopen(dst).artifacts.history("report")] == [
-        ids["keyed"][2], ids["keyed"][0]
+        ids["keyed"][2],
+        ids["keyed"][0],
     ]
     assert "big-a" not in reopen(dst).artifacts.keys()
     assert_valid(reopen(dst))

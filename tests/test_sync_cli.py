@@ -35,8 +35,14 @@ def test_sync_json_summary_then_already_up_to_date(tmp_path: Path, run_cli: Any)
     summary = json.loads(done.stdout)
     assert summary["objects_copied"] == len(reachable(Catalog.from_url(src)))
     assert summary["refs_created"] == 10 and summary["dry_run"] is False
-    assert set(summary) >= {"bytes_copied", "refs_updated", "refs_merged", "refs_unchanged",
-                            "conflicts_merged", "seconds"}
+    assert set(summary) >= {
+        "bytes_copied",
+        "refs_updated",
+        "refs_merged",
+        "refs_unchanged",
+        "conflicts_merged",
+        "seconds",
+    }
     again = run_cli("sync", src, dst)
     assert again.returncode == 0 and "Already up to date." in again.stdout
     assert "\x1b" not in again.stdout  # no progress bar when stdout is not a terminal
@@ -173,8 +179,12 @@ def test_a_sync_killed_at_random_moments_then_rerun_is_complete(
         # then killed as soon as it starts.
         low = min(stored[-1] + 1, total) if stored else 1
         threshold = rng.randint(low, total) if step < 3 else total + 1
-        proc = subprocess.Popen([*CAIRN_MODULE, "sync", src, dst, "--jobs", "2"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*CAIRN_MODULE, "sync", src, dst, "--jobs", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
             if _stored(dst, moto) >= threshold:
@@ -189,8 +199,13 @@ def test_a_sync_killed_at_random_moments_then_rerun_is_complete(
             stored.append(sum(1 for _ in Catalog.from_url(dst).objects.iter_ids()))
     assert kills >= 2, stored
     assert any(0 < n < len(expected) for n in stored), stored  # killed half way at least once
-    done = subprocess.run([*CAIRN_MODULE, "sync", src, dst, "--json"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*CAIRN_MODULE, "sync", src, dst, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert dict(Catalog.from_url(dst).refs.iter_refs()) == dict(cat.refs.iter_refs())
     assert reachable(Catalog.from_url(dst)) == expected

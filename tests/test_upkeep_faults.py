@@ -36,8 +36,11 @@ def populate(cat: Catalog) -> None:
     for k in range(12):
         for v in range(4):
             cat.artifacts.create("markdown", f"{k}-{v}", key=f"key-{k}")
-        cat.assets.record([f"s3://lake/{k}.csv"], status="succeeded",
-                          upstream=[f"s3://lake/{k - 1}.csv"] if k else [])
+        cat.assets.record(
+            [f"s3://lake/{k}.csv"],
+            status="succeeded",
+            upstream=[f"s3://lake/{k - 1}.csv"] if k else [],
+        )
     for k in range(3):
         cat.artifacts.create("markdown", "x" * 70_000 + str(k), key=f"big-{k}")  # blobs
     gone = cat.artifacts.create("markdown", "to delete", key="key-0")
@@ -75,8 +78,11 @@ def test_sync_through_a_10_percent_fault_rate_is_complete(
     # A second sync through faults, after more commits on both sides, merges them.
     Catalog.from_url(src_url).artifacts.create("markdown", "src side", key="key-1")
     Catalog.from_url(dst_url).artifacts.create("markdown", "dst side", key="key-1")
-    sync(Catalog.from_url(src_url, storage_options=src_options),
-         Catalog.from_url(dst_url, storage_options=through(proxy)), both=True)
+    sync(
+        Catalog.from_url(src_url, storage_options=src_options),
+        Catalog.from_url(dst_url, storage_options=through(proxy)),
+        both=True,
+    )
     assert sum(proxy.stats[k] for k in ("drop", "500", "503", "lose")) > 10, proxy.stats
     proxy.set(fault_rate=0.0)
     plain_src, plain_dst = Catalog.from_url(src_url), Catalog.from_url(dst_url)
@@ -100,7 +106,10 @@ def test_fsck_through_a_10_percent_fault_rate_finds_exactly_what_is_wrong(
     assert sum(proxy.stats[k] for k in ("drop", "500", "503", "lose")) > 5, proxy.stats
     assert faulty.ok, faulty.problems
     assert (faulty.objects, faulty.bytes, faulty.refs, faulty.reachable) == (
-        clean.objects, clean.bytes, clean.refs, clean.reachable
+        clean.objects,
+        clean.bytes,
+        clean.refs,
+        clean.reachable,
     )
     # One damaged object: found, and only it, through the faults.
     victim = cat.get_record(cat.refs.get("artifacts/big-1")).blob  # type: ignore[arg-type, union-attr]

@@ -595,9 +595,7 @@ def _update_progress(
     artifact_id: str, progress: float, description: str | None, client: Any
 ) -> ObjectId:
     value = ProgressArtifact(progress=progress).format()
-    return _catalog(client).artifacts.update_progress(
-        str(artifact_id), value, description or None
-    )
+    return _catalog(client).artifacts.update_progress(str(artifact_id), value, description or None)
 
 
 async def aupdate_progress_artifact(

@@ -159,8 +159,7 @@ class S3FileArea(FileArea):
 
         condition = {"IfNoneMatch": "*"} if exclusive else {}
         try:
-            self.location.call("put_object", Key=self.location.key(relpath), Body=data,
-                               **condition)
+            self.location.call("put_object", Key=self.location.key(relpath), Body=data, **condition)
         except S3RequestError as exc:
             if exclusive and exc.status in (409, 412):
                 return False

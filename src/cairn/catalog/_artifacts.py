@@ -460,9 +460,7 @@ class Artifacts:
             if view is None:
                 view = self._read_view(key)
             head, head_created = view
-            record = ArtifactVersion(
-                created=_later(utcnow(), head_created), parent=head, **fields
-            )
+            record = ArtifactVersion(created=_later(utcnow(), head_created), parent=head, **fields)
             oid = cat.put_record(record)
             try:
                 moved = refs.set_if_equals(ref, head, oid)
@@ -758,9 +756,7 @@ class Artifacts:
                     f"history object {cur!r} is a {type(rec).__name__}, not a version or snapshot"
                 )
 
-    def _state(
-        self, head: ObjectId
-    ) -> tuple[list[ObjectId], list[ObjectId], dt.datetime]:
+    def _state(self, head: ObjectId) -> tuple[list[ObjectId], list[ObjectId], dt.datetime]:
         """Return a history's version ids (newest first), removed ids and head time."""
         versions: list[ObjectId] = []
         removed: list[ObjectId] = []

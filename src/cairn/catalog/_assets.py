@@ -541,9 +541,7 @@ class AssetRecords:
 
     def keys(self) -> list[str]:
         """Return the key of every asset that has been materialized, sorted."""
-        return sorted(
-            read_node(self._catalog, head).key for _, head in self.materialized_heads()
-        )
+        return sorted(read_node(self._catalog, head).key for _, head in self.materialized_heads())
 
     def materialized_heads(self) -> Iterator[tuple[str, ObjectId]]:
         """Yield ``(ref name, head id)`` for every materialized asset, in ref order."""

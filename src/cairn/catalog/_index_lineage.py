@@ -254,9 +254,7 @@ class RowBuilder:
         if not self._rows:
             return empty_table()
         ts = pa.timestamp("us", tz="UTC")
-        raw_schema = pa.schema(
-            [f.with_type(pa.int64()) if f.type == ts else f for f in sch]
-        )
+        raw_schema = pa.schema([f.with_type(pa.int64()) if f.type == ts else f for f in sch])
         lines = [_row_encoder.encode(r) for r in self._rows]
         data = b"\n".join(lines)
         # A block must hold the longest line whole.
@@ -268,9 +266,7 @@ class RowBuilder:
                 explicit_schema=raw_schema, unexpected_field_behavior="error"
             ),
         )
-        columns = [
-            raw.column(f.name).cast(ts) if f.type == ts else raw.column(f.name) for f in sch
-        ]
+        columns = [raw.column(f.name).cast(ts) if f.type == ts else raw.column(f.name) for f in sch]
         return pa.Table.from_arrays(columns, schema=sch)
 
 
@@ -471,9 +467,7 @@ class LineageMaps:
         upstream = table.column("upstream").combine_chunks()
         flat = upstream.flatten().field("key")
         if len(flat):
-            made = table.column("created").cast(pa.int64()).take(
-                pc.list_parent_indices(upstream)
-            )
+            made = table.column("created").cast(pa.int64()).take(pc.list_parent_indices(upstream))
             last = _latest_per_key(flat, made)
             keys, times = flat.take(last).to_pylist(), made.take(last).to_pylist()
             for key, at in zip(keys, times, strict=True):

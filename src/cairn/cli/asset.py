@@ -122,8 +122,9 @@ def show(
         )
         return
     lines = [f"{key}\n", f"  health     {summary.health}\n"]
-    lines.append(f"  last seen  {format_time(summary.last_seen)} "
-                 f"({relative_time(summary.last_seen)})\n")
+    lines.append(
+        f"  last seen  {format_time(summary.last_seen)} ({relative_time(summary.last_seen)})\n"
+    )
     if summary.properties:
         lines.append("Properties:\n")
         for name, value in summary.properties.items():
@@ -176,8 +177,13 @@ def lineage(
     ] = False,
     depth: Annotated[
         int | None,
-        typer.Option("--depth", "-d", min=1, metavar="N",
-                     help="Go at most N steps (1: direct neighbours). Default: every depth."),
+        typer.Option(
+            "--depth",
+            "-d",
+            min=1,
+            metavar="N",
+            help="Go at most N steps (1: direct neighbours). Default: every depth.",
+        ),
     ] = None,
     json_: JsonOption = False,
     catalog: CatalogOption = None,
@@ -287,7 +293,7 @@ def render_mermaid(g: "LineageGraph", health: dict[str, str]) -> str:
     ids = {key: f"n{i}" for i, key in enumerate(g.nodes)}
     lines = ["flowchart LR"]
     for scheme, keys in _groups(g.nodes).items():
-        lines.append(f"    subgraph {_group_id(scheme)} [\"{_mermaid_label(scheme or '(none)')}\"]")
+        lines.append(f'    subgraph {_group_id(scheme)} ["{_mermaid_label(scheme or "(none)")}"]')
         for key in keys:
             lines.append(f'        {ids[key]}["{_mermaid_label(key)}"]')
         lines.append("    end")

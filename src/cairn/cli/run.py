@@ -230,8 +230,10 @@ def show(
     except NotFoundError as exc:
         fail(str(exc))
     except AmbiguousIdError as exc:
-        fail(f"Run id prefix '{run_id}' is ambiguous: it matches {len(exc.matches)} runs; "
-             "give more characters.")
+        fail(
+            f"Run id prefix '{run_id}' is ambiguous: it matches {len(exc.matches)} runs; "
+            "give more characters."
+        )
     run = found.run
     entries = cat.lineage.for_run(run.id)
     detail = _detail(cat, run, entries)

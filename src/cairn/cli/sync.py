@@ -87,9 +87,7 @@ class _Bar:
         self.progress.start()
 
     def update(self, objects: int, size: int, found: int) -> None:
-        self.progress.update(
-            self.task, completed=objects, total=found, description=_size(size)
-        )
+        self.progress.update(self.task, completed=objects, total=found, description=_size(size))
 
     def stop(self) -> None:
         self.progress.stop()

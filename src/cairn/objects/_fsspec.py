@@ -92,7 +92,8 @@ class FsspecObjectStore(ObjectStore):
         else:
             try:
                 folders = [
-                    p for p in self.fs.ls(self.root, detail=False)
+                    p
+                    for p in self.fs.ls(self.root, detail=False)
                     if p.rstrip("/").rsplit("/", 1)[-1].startswith(prefix)
                 ]
             except FileNotFoundError:

@@ -492,6 +492,7 @@ def _hex(checksum: str) -> str:
     except ValueError:
         return checksum
 
+
 def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -582,7 +583,11 @@ class S3ObjectStore(ObjectStore):
         part_size = max(_PART_SIZE, -(-size // _MAX_PARTS))
         try:
             self.location.upload(
-                key, size, read, part_size=part_size, concurrency=_UPLOAD_CONCURRENCY,
+                key,
+                size,
+                read,
+                part_size=part_size,
+                concurrency=_UPLOAD_CONCURRENCY,
                 IfNoneMatch="*",
             )
         except S3RequestError as exc:

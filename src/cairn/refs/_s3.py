@@ -164,7 +164,10 @@ class S3RefStore(RefStore):
         token = secrets.token_hex(8)
         try:
             response = self.location.call(
-                "put_object", Key=self._key(ref), Body=data, Metadata={_TOKEN: token},
+                "put_object",
+                Key=self._key(ref),
+                Body=data,
+                Metadata={_TOKEN: token},
                 **condition,
             )
         except S3RequestError as exc:
