@@ -1,4 +1,4 @@
-"""Writing to the terminal: exact JSON, human times, and a lazily made rich console.
+"""Writing to the terminal: exact JSON, human times and sizes, progress bars, rich.
 
 JSON never goes through rich: rich reads ``[...]`` as markup, which is how Prefect's
 ``-o json`` turns a link's ``[text](url)`` into ``(url)``. Here JSON is written to stdout as
@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["console", "format_time", "print_json", "relative_time", "write"]
+__all__ = [
+    "ProgressBar",
+    "console",
+    "format_time",
+    "human_size",
+    "print_json",
+    "relative_time",
+    "write",
+]
 
 _UNITS = (
     ("year", 365 * 86400),
@@ -88,3 +96,65 @@ def relative_time(when: dt.datetime, now: dt.datetime | None = None) -> str:
 def format_time(when: dt.datetime) -> str:
     """Return ``when`` in local time as ``YYYY-MM-DD HH:MM:SS``."""
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_size(n: float) -> str:
+    """``1,234 B``, ``12.1 KiB``, ``3.4 MiB``, ``1.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class ProgressBar:
+    """A rich progress bar on stderr, for long work (sync, fsck, gc); a context manager.
+
+    It is drawn only when ``shown`` and stderr is a terminal (never into a pipe, a log or
+    ``--json`` output), and disappears when the work ends. :attr:`active` says whether it is
+    drawn; :meth:`set` moves it and is a no-op when it is not.
+
+    Args:
+        description: what is being done, shown before the bar until :meth:`set` changes it.
+        shown: False to never draw it (``--json``, ``--dry-run``).
+    """
+
+    def __init__(self, description: str, *, shown: bool = True) -> None:
+        self._progress: Any = None
+        if not shown or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self._task = self._progress.add_task(description, total=None)
+
+    @property
+    def active(self) -> bool:
+        return self._progress is not None
+
+    def set(self, done: int, total: int | None, description: str | None = None) -> None:
+        """Show ``done`` of ``total`` (None: not known yet), and a new description if given."""
+        if self._progress is not None:
+            fields = {} if description is None else {"description": description}
+            self._progress.update(self._task, completed=done, total=total, **fields)
+
+    def __enter__(self) -> ProgressBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -10,13 +10,12 @@ instead (``FsckReport.to_dict``).
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cairn.cli._options import CatalogOption, open_catalog
-from cairn.cli._output import print_json, write
+from cairn.cli._output import ProgressBar, human_size, print_json, write
 
 if TYPE_CHECKING:
     from cairn.catalog import FsckReport
@@ -55,57 +54,19 @@ def fsck(
     from cairn.catalog import fsck as check
 
     cat = open_catalog(ctx, catalog)
-    bar = _Bar() if not json_ and sys.stderr.isatty() else None
-    try:
-        report = check(cat, jobs=jobs, progress=bar.update if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.stop()
+    # Objects checked out of those listed, and bytes read.
+    with ProgressBar("listing", shown=not json_) as bar:
+
+        def progress(checked: int, total: int, size: int) -> None:
+            bar.set(checked, total, f"checking, {human_size(size)}")
+
+        report = check(cat, jobs=jobs, progress=progress if bar.active else None)
     if json_:
         print_json(report.to_dict())
     else:
         _print(report)
     if not report.ok:
         raise typer.Exit(1)
-
-
-class _Bar:
-    """A rich progress bar on stderr: objects checked out of those listed, and bytes read."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.task = self.progress.add_task("listing", total=None)
-        self.progress.start()
-
-    def update(self, checked: int, total: int, size: int) -> None:
-        self.progress.update(
-            self.task, completed=checked, total=total, description=f"checking, {_size(size)}"
-        )
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _plural(n: int, word: str) -> str:
@@ -122,7 +83,7 @@ def _print(report: FsckReport) -> None:
     garbage = f"; {report.unreachable:,} unreachable" if report.unreachable else ""
     index = f", {_plural(report.lineage_rows, 'lineage index row')}" if report.lineage_rows else ""
     lines.append(
-        f"Checked {_plural(report.objects, 'object')} ({_size(report.bytes)}{garbage}), "
+        f"Checked {_plural(report.objects, 'object')} ({human_size(report.bytes)}{garbage}), "
         f"{_plural(report.refs, 'ref')}{index} in {report.seconds:.2f} s: "
         f"{', '.join(counts) or 'no problems found'}.\n"
     )

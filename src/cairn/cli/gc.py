@@ -9,13 +9,12 @@ catalog or a damaged one is one line on stderr and exit code 1.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cairn.cli._options import CatalogOption, catalog_url
-from cairn.cli._output import print_json, write
+from cairn.cli._output import ProgressBar, human_size, print_json, write
 
 if TYPE_CHECKING:
     from cairn.catalog import GcReport
@@ -93,15 +92,16 @@ def gc(
     from cairn.catalog import gc as collect
 
     url = catalog_url(ctx, catalog)
-    bar = None if json_ or not sys.stderr.isatty() else _Bar()
-    try:
+    # Keys trimmed, objects marked, then objects swept.
+    with ProgressBar("starting", shown=not json_) as bar:
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            bar.set(done, total, _PHASES.get(phase, phase))
+
         report = collect(
             url, prune=prune, dry_run=dry_run, keep_versions=keep_versions,
-            older_than=older_than, jobs=jobs, progress=bar.update if bar is not None else None,
+            older_than=older_than, jobs=jobs, progress=progress if bar.active else None,
         )  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.stop()
     if json_:
         print_json(report.summary())
     else:
@@ -113,45 +113,6 @@ _PHASES = {
     "marking": "marking: objects reached",
     "sweeping": "sweeping: objects",
 }
-
-
-class _Bar:
-    """A rich progress bar on stderr: keys trimmed, objects marked, then objects swept."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.task = self.progress.add_task("starting", total=None)
-        self.progress.start()
-
-    def update(self, phase: str, done: int, total: int | None) -> None:
-        self.progress.update(
-            self.task, completed=done, total=total, description=_PHASES.get(phase, phase)
-        )
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _plural(n: int, word: str) -> str:
@@ -177,7 +138,7 @@ def _print(report: GcReport) -> None:
         verb = "Would delete" if would else "Deleted"
         parts.append(
             f"{verb} {_plural(report.objects_deleted, 'unreachable object')} "
-            f"({_size(report.bytes_deleted)})"
+            f"({human_size(report.bytes_deleted)})"
         )
     else:
         parts.append("Nothing to delete")
@@ -190,7 +151,7 @@ def _print(report: GcReport) -> None:
         )
         parts.append(
             f"{keep} {_plural(report.objects_kept_recent, 'unreachable object')} {age} "
-            f"({_size(report.bytes_kept_recent)})"
+            f"({human_size(report.bytes_kept_recent)})"
         )
     if report.objects_kept_moved:
         parts.append(
@@ -202,7 +163,7 @@ def _print(report: GcReport) -> None:
         parts.append(f"{verb} {leftovers} of interrupted writes")
     lines.append(
         f"{'; '.join(parts)}. {_plural(report.reachable, 'object')} reachable "
-        f"({_size(report.reachable_bytes)}), "
+        f"({human_size(report.reachable_bytes)}), "
         f"in {report.seconds:.2f} s.\n"
     )
     write("".join(lines))

@@ -8,14 +8,13 @@ progress bar (objects and bytes) is shown on a terminal only; ``--json`` prints 
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cairn.cli._errors import fail
 from cairn.cli._options import CatalogOption, catalog_url
-from cairn.cli._output import print_json, write
+from cairn.cli._output import ProgressBar, human_size, print_json, write
 
 if TYPE_CHECKING:
     from cairn.catalog import SyncReport
@@ -45,60 +44,21 @@ Jobs = Annotated[
 def _run(src: str, dst: str, *, both: bool, dry_run: bool, json: bool, jobs: int | None) -> None:
     from cairn.catalog import sync as do_sync
 
-    bar = None if json or dry_run or not sys.stderr.isatty() else _Bar()
-    try:
+    # Objects copied of those found so far: the total grows while sync walks the source (it
+    # finds what to copy as it goes) and is exact once the walk ends.
+    with ProgressBar(f"copying, {human_size(0)}", shown=not (json or dry_run)) as bar:
+
+        def progress(objects: int, size: int, found: int) -> None:
+            bar.set(objects, found, f"copying, {human_size(size)}")
+
         report = do_sync(
             src, dst, both=both, dry_run=dry_run, jobs=jobs,
-            progress=bar.update if bar is not None else None,
+            progress=progress if bar.active else None,
         )  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.stop()
     if json:
         print_json(report.summary())
         return
     _print(report)
-
-
-class _Bar:
-    """A rich progress bar on stderr: objects copied of those found so far, and bytes.
-
-    The total grows while sync walks the source (it finds what to copy as it goes) and is
-    exact once the walk ends.
-    """
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("copying"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("objects, {task.description}"), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.task = self.progress.add_task(_size(0), total=None)
-        self.progress.start()
-
-    def update(self, objects: int, size: int, found: int) -> None:
-        self.progress.update(self.task, completed=objects, total=found, description=_size(size))
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _print(report: SyncReport) -> None:
@@ -115,7 +75,7 @@ def _print(report: SyncReport) -> None:
         write("Already up to date.\n")
         return
     lines.append(
-        f"{verb} {report.objects_copied:,} objects ({_size(report.bytes_copied)}); "
+        f"{verb} {report.objects_copied:,} objects ({human_size(report.bytes_copied)}); "
         f"refs: {report.refs_created} created, {report.refs_updated} updated, "
         f"{report.refs_merged} merged, {report.refs_deleted} deleted, "
         f"{report.refs_unchanged} unchanged; {report.conflicts_merged} conflicts merged "
