@@ -19,7 +19,6 @@ nothing). 5 rounds (quick: 3, on 10,000 objects).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -37,33 +36,9 @@ def run_in_process(path: Path) -> Any:
 
 def main() -> None:
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--keys", type=int, help="keys in the catalog (default 1000, quick 100)")
-    p.add_argument("--per-key", type=int, default=100, help="versions per key (default 100)")
-    p.add_argument("--rounds", type=int, help="timed rounds (default 5, quick 3)")
-    p.add_argument("--workers", type=int, help="processes building the catalog")
-    p.add_argument("--rebuild", action="store_true", help="build the catalog even if cached")
+    listing.catalog_options(p, rounds=5)
     args = p.parse_args()
-    keys = args.keys or (100 if args.quick else 1000)
-    per_key = args.per_key
-    rounds = args.rounds or (3 if args.quick else 5)
-    workers = args.workers or max(2, min(4, os.cpu_count() or 2))
-
-    path = listing.catalog_path(keys, per_key)
-    result: dict[str, Any] = {
-        "params": {
-            "keys": keys,
-            "versions_per_key": per_key,
-            "objects": keys * per_key,
-            "rounds": rounds,
-            "catalog": str(path),
-        }
-    }
-    if args.rebuild or not path.is_dir():
-        _common.log(f"building {keys * per_key:,} versions with {workers} processes: {path}")
-        seconds = listing.build(path, keys, per_key, workers)
-        result["build"] = {"seconds": round(seconds, 2), "workers": workers}
-    else:
-        result["build"] = {"cached": True}
+    path, rounds, result = listing.cached_catalog(args, rounds=5)
 
     cairn = _common.console_script("cairn")
     argv = [str(cairn), "gc", "--catalog", str(path), "--json"]

@@ -16,6 +16,7 @@ For reading the figures, the same reads are also timed inside this process
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -153,6 +154,42 @@ def in_process(path: Path, key: str, runs: int) -> dict[str, Any]:
                 times.append(time.perf_counter() - t0)
         out[name] = _common.seconds(times)
     return out
+
+
+def catalog_options(p: argparse.ArgumentParser, rounds: int) -> None:
+    """Add the options of a bench over the cached catalog (fsck, gc): size, rounds, build."""
+    p.add_argument("--keys", type=int, help="keys in the catalog (default 1000, quick 100)")
+    p.add_argument("--per-key", type=int, default=100, help="versions per key (default 100)")
+    p.add_argument("--rounds", type=int, help=f"timed rounds (default {rounds}, quick 3)")
+    p.add_argument("--workers", type=int, help="processes building the catalog")
+    p.add_argument("--rebuild", action="store_true", help="build the catalog even if cached")
+
+
+def cached_catalog(args: argparse.Namespace, rounds: int) -> tuple[Path, int, dict[str, Any]]:
+    """Return the catalog :func:`catalog_options` describe (built unless cached), the rounds
+    to time, and the start of the bench's result (``params`` and ``build``)."""
+    keys = args.keys or (100 if args.quick else 1000)
+    per_key = args.per_key
+    rounds = args.rounds or (3 if args.quick else rounds)
+    workers = args.workers or max(2, min(4, os.cpu_count() or 2))
+    path = catalog_path(keys, per_key)
+    result: dict[str, Any] = {
+        "params": {
+            "keys": keys,
+            "versions_per_key": per_key,
+            "objects": keys * per_key,
+            "rounds": rounds,
+            "catalog": str(path),
+        }
+    }
+    if args.rebuild or not path.is_dir():
+        _common.log(f"building {keys * per_key:,} versions with {workers} processes: {path}")
+        seconds = build(path, keys, per_key, workers)
+        result["build"] = {"seconds": round(seconds, 2), "workers": workers}
+        _common.log(f"built in {seconds:.1f} s")
+    else:
+        result["build"] = {"cached": True}
+    return path, rounds, result
 
 
 def main() -> None:
