@@ -52,12 +52,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from cairn.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from cairn.catalog import Lineage
+    from cairn.catalog._lineage import Health
 
 __all__ = [
     "GraphLayout",
@@ -70,8 +71,6 @@ __all__ = [
     "render_graph_svg",
     "short_label",
 ]
-
-Health = Literal["succeeded", "failed", "referenced"]
 
 NODE_WIDTH = 200.0
 NODE_HEIGHT = 28.0
