@@ -13,6 +13,9 @@ Example:
     ['v2', 'v1']
 """
 
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_attributes
 from cairn.catalog._artifacts import (
     ARTIFACT_KEY_MAX,
     ArtifactResponse,
@@ -26,8 +29,6 @@ from cairn.catalog._assets import (
     validate_asset_properties,
 )
 from cairn.catalog._catalog import MARKER, Catalog
-from cairn.catalog._fsck import FsckProblem, FsckReport, fsck
-from cairn.catalog._gc import GcError, GcReport, gc
 from cairn.catalog._index_runs import FoundRun, child_runs, find_run, top_level_runs
 from cairn.catalog._lineage import (
     AssetSummary,
@@ -37,7 +38,6 @@ from cairn.catalog._lineage import (
     RebuildStats,
 )
 from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
-from cairn.catalog._sync import RefChange, SyncError, SyncReport, sync
 from cairn.catalog.records import (
     FORMAT_VERSION,
     ArtifactVersion,
@@ -54,6 +54,18 @@ from cairn.catalog.records import (
     encode_record,
     record_id,
 )
+
+if TYPE_CHECKING:
+    from cairn.catalog._fsck import FsckProblem, FsckReport, fsck
+    from cairn.catalog._gc import GcError, GcReport, gc
+    from cairn.catalog._sync import RefChange, SyncError, SyncReport, sync
+
+# Upkeep (fsck, gc, sync) is loaded on first use: the CLI's everyday commands never need it.
+_LAZY = {
+    **dict.fromkeys(("FsckProblem", "FsckReport", "fsck"), "cairn.catalog._fsck"),
+    **dict.fromkeys(("GcError", "GcReport", "gc"), "cairn.catalog._gc"),
+    **dict.fromkeys(("RefChange", "SyncError", "SyncReport", "sync"), "cairn.catalog._sync"),
+}
 
 __all__ = [
     "ARTIFACT_KEY_MAX",
@@ -103,3 +115,5 @@ __all__ = [
     "validate_asset_key",
     "validate_asset_properties",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -11,8 +11,10 @@ Example:
     b'hello'
 """
 
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_attributes
 from cairn.objects._base import ObjectStat, ObjectStore
-from cairn.objects._fsspec import FsspecObjectStore
 from cairn.objects._ids import (
     HASH_ALGORITHM,
     MIN_PREFIX,
@@ -24,7 +26,16 @@ from cairn.objects._ids import (
 )
 from cairn.objects._local import LocalObjectStore
 from cairn.objects._memory import MemoryObjectStore
-from cairn.objects._s3 import S3ObjectStore
+
+if TYPE_CHECKING:
+    from cairn.objects._fsspec import FsspecObjectStore
+    from cairn.objects._s3 import S3ObjectStore
+
+# The remote stores are loaded on first use: a local catalog never needs them.
+_LAZY = {
+    "FsspecObjectStore": "cairn.objects._fsspec",
+    "S3ObjectStore": "cairn.objects._s3",
+}
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -41,3 +52,5 @@ __all__ = [
     "id_to_path",
     "object_id",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -16,6 +16,9 @@ Example:
     True
 """
 
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_attributes
 from cairn.refs._base import (
     RefName,
     RefStore,
@@ -25,7 +28,12 @@ from cairn.refs._base import (
 )
 from cairn.refs._local import LocalRefStore
 from cairn.refs._memory import MemoryRefStore
-from cairn.refs._s3 import S3RefStore
+
+if TYPE_CHECKING:
+    from cairn.refs._s3 import S3RefStore
+
+# The S3 store is loaded on first use: a local catalog never needs it.
+_LAZY = {"S3RefStore": "cairn.refs._s3"}
 
 __all__ = [
     "LocalRefStore",
@@ -37,3 +45,5 @@ __all__ = [
     "decode_ref_value",
     "encode_ref_value",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
