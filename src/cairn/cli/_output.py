@@ -57,6 +57,25 @@ def console() -> Console:
     return Console(highlight=False, markup=False, emoji=False)
 
 
+def print_pretty(value: Any) -> None:
+    """Print ``value`` as rich pretty-prints it (Prefect's ``inspect`` layout), never wrapped.
+
+    Without colours (output to a pipe or a file) the same text is written straight from
+    ``pretty_repr``: rich's highlighting and segment rendering, which would be thrown away,
+    cost more than the rest of a command on a long history.
+    """
+    con = console()
+    if con.color_system is None:
+        from rich.pretty import pretty_repr
+
+        write(pretty_repr(value, max_width=con.width) + "\n")
+        return
+    from rich.pretty import Pretty
+
+    # soft_wrap: long ids and payloads run past the edge rather than break mid-string.
+    con.print(Pretty(value), soft_wrap=True)
+
+
 def short_time(when: dt.datetime, now: dt.datetime | None = None) -> str:
     """Return ``when`` in local time, compactly: ``06:47:05`` today, else ``2026-11-20``."""
     local = when.astimezone()

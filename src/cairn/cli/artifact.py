@@ -24,7 +24,14 @@ from cairn.cli._options import (
     open_catalog,
     wants_json,
 )
-from cairn.cli._output import console, format_time, print_json, relative_time, write
+from cairn.cli._output import (
+    console,
+    format_time,
+    print_json,
+    print_pretty,
+    relative_time,
+    write,
+)
 
 if TYPE_CHECKING:
     from cairn.catalog import ArtifactResponse, Catalog
@@ -140,10 +147,7 @@ def inspect(
         if artifact.image is not None:
             # The payload is the image's bytes, in the catalog: say what it is instead.
             fields["data"] = artifact.image.describe()
-    from rich.pretty import Pretty
-
-    # soft_wrap: long ids and payloads run past the edge rather than break mid-string.
-    console().print(Pretty(dicts), soft_wrap=True)
+    print_pretty(dicts)
 
 
 @app.command("log")
