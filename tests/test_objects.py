@@ -23,6 +23,7 @@ from cairn.objects import (
     MemoryObjectStore,
     ObjectId,
     ObjectStore,
+    _local,
     object_id,
 )
 from cairn.testing import ObjectStoreTests
@@ -173,6 +174,24 @@ class TestLocalObjectStore(ObjectStoreTests):
                 writer.kill()
                 writer.wait()
         assert found >= 1, (missing, found)
+
+
+class TestLocalObjectStoreNamedTemporaryFiles(TestLocalObjectStore):
+    """The same suite where ``O_TMPFILE`` is missing: a named temporary file, then a link."""
+
+    @pytest.fixture(autouse=True)
+    def _no_tmpfile(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_local, "_O_TMPFILE", 0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="O_TMPFILE is Linux's")
+def test_objects_are_written_unnamed_then_linked_on_linux(tmp_path: Path) -> None:
+    # The fast path (one name made per object, no temporary name) must work here rather
+    # than silently fall back: it is what keeps a local commit cheap.
+    store = LocalObjectStore(tmp_path / "objects")
+    oid = store.put(b"unnamed first")
+    assert store.get(oid) == b"unnamed first"
+    assert _local._O_TMPFILE != 0
 
 
 def test_cairn_does_not_import_cairn_testing() -> None:

@@ -6,6 +6,7 @@ importing fsspec costs more than a whole local commit; this store uses ``os`` di
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -20,6 +21,9 @@ from cairn.objects._ids import ObjectId, id_to_path, object_id, path_to_id
 __all__ = ["LocalObjectStore"]
 
 _TMP_PREFIX = ".tmp-"
+# Linux: objects are written to unnamed files and linked into place through /proc.
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0) if os.path.isdir("/proc/self/fd") else 0
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS}
 _CHECK_FIRST = 64 * 1024
 _READ_FIRST = 64 * 1024
 
@@ -107,6 +111,8 @@ class LocalObjectStore(ObjectStore):
 
     def _write_new(self, oid: str, final: str, data: bytes) -> None:
         folder = self._folder(oid)
+        if _O_TMPFILE and self._write_unnamed(oid, folder, final, data):
+            return
         tmp = f"{folder}/{_TMP_PREFIX}{secrets.token_hex(8)}"
         try:
             try:
@@ -130,6 +136,59 @@ class LocalObjectStore(ObjectStore):
             raise StorageError(f"could not store object at {final!r}: {exc}") from exc
         finally:
             _unlink_quietly(tmp)
+
+    def _write_unnamed(self, oid: str, folder: str, final: str, data: bytes) -> bool:
+        """Write ``data`` to a file with no name (``O_TMPFILE``) and link it as ``final``.
+
+        One name is made instead of three (a temporary name, the link, the unlink): on a
+        journalled file system every name made or removed costs more than the write. A
+        writer killed half way leaves nothing behind. Return False where the file system
+        cannot do it (the caller then writes a named temporary file).
+        """
+        global _O_TMPFILE
+        try:
+            try:
+                fd = os.open(folder, os.O_WRONLY | _O_TMPFILE, 0o444)
+            except FileNotFoundError:
+                self._made.discard(oid[:2])  # removed since this store made it (by gc)
+                fd = os.open(self._folder(oid), os.O_WRONLY | _O_TMPFILE, 0o444)
+        except OSError as exc:
+            if exc.errno in _NO_TMPFILE:
+                _O_TMPFILE = 0  # not on this file system: stop trying, in this process
+                return False
+            raise StorageError(f"could not store object at {final!r}: {exc}") from exc
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+            while True:
+                try:
+                    _link_open_file(fd, final)
+                except FileNotFoundError:
+                    self._made.discard(oid[:2])  # gc removed the folder meanwhile
+                    self._folder(oid)
+                    continue
+                except FileExistsError:
+                    # Stored already (by another writer, or long ago): success, once
+                    # freshened. If gc removed it since the link failed, link again.
+                    if _freshen(final):
+                        return True
+                    if not os.path.exists(final):
+                        continue
+                    # Not ours to touch: put our own copy, which is fresh, in its place.
+                    tmp = f"{folder}/{_TMP_PREFIX}{secrets.token_hex(8)}"
+                    _link_open_file(fd, tmp)
+                    try:
+                        os.replace(tmp, final)
+                    finally:
+                        _unlink_quietly(tmp)
+                return True
+        except OSError as exc:
+            raise StorageError(f"could not store object at {final!r}: {exc}") from exc
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _publish(tmp: str | Path, final: str | Path) -> None:
@@ -325,6 +384,14 @@ def _freshen(path: str | Path) -> bool:
     except (FileNotFoundError, PermissionError):
         return False
     return True
+
+
+def _link_open_file(fd: int, name: str) -> None:
+    """Give the unnamed file open as ``fd`` the name ``name``."""
+    # Passing a src_dir_fd makes Python call linkat() with AT_SYMLINK_FOLLOW, which names
+    # the open file itself rather than the /proc link; the path being absolute, the kernel
+    # ignores which fd it is.
+    os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=fd, follow_symlinks=True)
 
 
 def _unlink_quietly(path: str | Path) -> None:
