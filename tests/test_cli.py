@@ -254,6 +254,43 @@ def test_inspect(run_cli: Any, catalog: Any) -> None:
     assert ids[-1] in pretty
 
 
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_inspect_text_without_colours_is_richs_pretty_layout(
+    width: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Piped output skips rich's renderer for speed; it must still be exactly what rich's
+    # Pretty prints (the layout of Prefect's `artifact inspect`), never wrapped.
+    import io
+
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    from cairn.cli._output import print_pretty
+
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", str(width))
+    value = [
+        {
+            "id": "0" * 64,
+            "data": "# Report\n[text](https://e.com) [bold]x[/bold] ünï 😀\ttab " + "y" * 150,
+            "metadata_": {"rows": [1, 2.5, None, True], "nested": {"a": {"b": ["c"] * 30}}},
+            "description": None,
+        }
+        for _ in range(3)
+    ]
+    # and entries near the width, so the layout depends on it: some fit on one line
+    value += [{"x": ["a" * (width - 23 + k), 5]} for k in range(-4, 5)]
+    print_pretty(value)
+    got = capsys.readouterr().out
+    expected = io.StringIO()
+    Console(file=expected, width=width, color_system=None, highlight=False, markup=False).print(
+        Pretty(value), soft_wrap=True
+    )
+    assert got == expected.getvalue()
+    assert "\x1b[" not in got
+
+
 @pytest.mark.parametrize("key", ["missing", "Not_A_Valid_Key", "a/../b", ".."])
 def test_inspect_unknown_or_invalid_key(run_cli: Any, catalog: Any, key: str) -> None:
     catalog.artifacts.create("markdown", "x", key="present")
