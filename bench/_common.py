@@ -136,6 +136,13 @@ GOALS: dict[str, list[Goal]] = {
         Goal("artifacts_page", ("artifacts_page",), "median_s", "<=", 0.3, "s"),
         Goal("graph_page", ("graph_page_1000_assets",), "median_s", "<=", 1.0, "s"),
     ],
+    # (k) Lineage (issue 3) over 100,000 materializations: rebuilding the index from scratch,
+    # and an upstream / downstream query once the index is built.
+    "lineage": [
+        Goal("rebuild", ("rebuild",), "materializations_per_s", ">=", 20000),
+        Goal("upstream_leaf", ("upstream_leaf",), "median_ms", "<=", 50, "ms"),
+        Goal("downstream_root", ("downstream_root",), "median_ms", "<=", 50, "ms"),
+    ],
 }
 
 

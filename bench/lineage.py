@@ -1,7 +1,7 @@
 """Lineage over 100,000 materializations: index rebuild speed and query latency.
 
 Usage: ``python bench/lineage.py [--quick] [--dir DIR] [--keep]``. Prints one JSON document on
-stdout (progress on stderr). Standalone: it needs only cairn.
+stdout (progress on stderr). It needs only cairn and ``bench/_common.py``.
 
 The catalog: 1,000 assets in 10 layers of 100 (``s3://lake/l<layer>/a<i>.parquet``); each
 asset of layer L > 0 reads 3 assets of layer L - 1 (fan-in, the last one declared), layer 0
@@ -24,32 +24,32 @@ Figures (goals from issue 3):
   first query (reads only the 100 new heads and rewrites ``maps.msgpack``).
 * ``cli_asset_ls`` / ``cli_asset_lineage`` / ``cli_asset_show``: ``cairn asset ls --json``,
   ``cairn asset lineage LEAF --upstream --json`` and ``cairn asset show LEAF --json`` as
-  whole processes: one warm-up, median of 5. ``ls`` and ``lineage`` read only
-  ``maps.msgpack`` (no pyarrow); ``show`` reads the Parquet rows.
+  whole processes (the installed ``cairn`` script, ``--catalog PATH``): one warm-up, median
+  of 5. ``ls`` and ``lineage`` read only ``maps.msgpack`` (no pyarrow); ``show`` reads the
+  Parquet rows.
+
+The goals are defined with the others in ``_common.GOALS`` (``lineage``); ``bench/run.py``
+runs this script as ``lineage``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import _common
+
 LAYERS = 10
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def asset_key(layer: int, i: int) -> str:
@@ -118,7 +118,7 @@ def build(root: str, width: int, per_asset: int) -> float:
             pool.map(build_assets, [root] * procs, chunks, [width] * procs, [per_asset] * procs)
         )
     elapsed = time.perf_counter() - t0
-    log(f"built {done} materializations in {elapsed:.1f} s with {procs} processes")
+    _common.log(f"built {done} materializations in {elapsed:.1f} s with {procs} processes")
     return elapsed
 
 
@@ -139,31 +139,25 @@ def median_ms(fn: Any, runs: int) -> dict[str, Any]:
 
 
 def time_cli(args: list[str], root: str, runs: int) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-    env["CAIRN_CATALOG"] = root
-    argv = [sys.executable, "-m", "cairn", *args]
-    times = []
-    out = b""
-    for n in range(runs + 1):
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=300)
-        elapsed = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{args} failed: {proc.stderr.decode(errors='replace')}")
-        out = proc.stdout
-        if n:
-            times.append(elapsed)
+    """``cairn ARGS --catalog ROOT`` as a whole process: one warm-up, then ``runs`` timed."""
+    argv = [_common.console_script("cairn"), *args, "--catalog", root]
+    try:
+        times, last = _common.time_process(
+            argv, runs=runs, warmup=1, env=_common.clean_env(), timeout=300
+        )
+    except subprocess.CalledProcessError as e:
+        raise RuntimeError(f"{args} failed: {e.stderr.decode(errors='replace')}") from e
+    doc = json.loads(last.stdout)
+    _common.log(f"cairn {' '.join(args)}: median {statistics.median(times):.3f} s")
     return {
-        "median_s": round(statistics.median(times), 4),
-        "min_s": round(min(times), 4),
+        **_common.seconds(times),
         "runs": runs,
-        "items": len(doc) if isinstance(doc := json.loads(out), list) else 1,
+        "items": len(doc) if isinstance(doc, list) else 1,
     }
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="200 assets x 20 materializations")
+    p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--dir", help="where to build the catalog (default: a temp folder)")
     p.add_argument("--keep", action="store_true", help="keep the catalog afterwards")
     args = p.parse_args()
@@ -176,7 +170,7 @@ def main() -> None:
         from cairn.catalog import Catalog
 
         total = LAYERS * width * per_asset
-        log(f"building {LAYERS * width} assets x {per_asset} = {total} materializations")
+        _common.log(f"building {LAYERS * width} assets x {per_asset} = {total} materializations")
         build_s = build(root, width, per_asset)
 
         rebuilds = []
@@ -184,7 +178,7 @@ def main() -> None:
         for _ in range(rebuild_runs):
             stats = Catalog.from_url(root).lineage.rebuild()
             rebuilds.append(stats.seconds)
-            log(
+            _common.log(
                 f"rebuild: {stats.seconds:.2f} s, {stats.materializations / stats.seconds:,.0f}"
                 " materializations/s"
             )
@@ -197,7 +191,7 @@ def main() -> None:
         upstream = median_ms(lambda: cat.lineage.upstream(leaf), 20)
         downstream = median_ms(lambda: cat.lineage.downstream(root_key), 20)
         assets = median_ms(lambda: cat.lineage.assets(), 5)
-        log(
+        _common.log(
             f"upstream(leaf) {upstream['median_ms']} ms, downstream(root) "
             f"{downstream['median_ms']} ms"
         )
@@ -220,25 +214,7 @@ def main() -> None:
         cli_show = time_cli(["asset", "show", leaf, "--json"], root, 5)
         index_bytes = sum(f.stat().st_size for f in (Path(root) / "index").rglob("*.parquet"))
 
-        goals = {
-            "rebuild_materializations_per_s": {
-                "value": round(stats.materializations / rebuild_s),
-                "goal": ">= 20000",
-                "met": stats.materializations / rebuild_s >= 20000,
-            },
-            "upstream_leaf_ms": {
-                "value": upstream["median_ms"],
-                "goal": "<= 50",
-                "met": upstream["median_ms"] <= 50,
-            },
-            "downstream_root_ms": {
-                "value": downstream["median_ms"],
-                "goal": "<= 50",
-                "met": downstream["median_ms"] <= 50,
-            },
-        }
         doc = {
-            "bench": "lineage",
             "quick": args.quick,
             "assets": LAYERS * width,
             "materializations": total,
@@ -268,14 +244,12 @@ def main() -> None:
             "cli_asset_ls": cli_ls,
             "cli_asset_lineage": cli_lineage,
             "cli_asset_show": cli_show,
-            "goals": goals,
-            "met": all(g["met"] for g in goals.values()),
-            "machine": {"python": sys.version.split()[0], "cpus": os.cpu_count()},
+            "machine": _common.machine(),
         }
-        print(json.dumps(doc, indent=2))
+        _common.emit("lineage", doc)
     finally:
         if args.keep:
-            log(f"kept the catalog at {root}")
+            _common.log(f"kept the catalog at {root}")
         else:
             shutil.rmtree(parent, ignore_errors=True)
 

@@ -23,6 +23,7 @@ BENCHES = {
     "startup": ("startup.py", 120),
     "table_memory": ("table_memory.py", 300),
     "runtime": ("runtime.py", 300),
+    "lineage": ("lineage.py", 900),
     "s3": ("s3.py", 900),
     "sync": ("sync.py", 1500),
     "fsck": ("fsck.py", 900),
