@@ -104,6 +104,17 @@ class TestLocalRefStore(MultiProcessRefStoreTests):
         assert store.add_if_new(self.NAME, A)
         assert store.get(self.NAME) == A
 
+    def test_a_stale_lock_longer_than_a_value_is_taken_over_cleanly(
+        self, store: LocalRefStore
+    ) -> None:
+        # What a writer killed mid-write may leave: a lock file holding more bytes than the
+        # new value. Taking it over must not leave any of them in the ref.
+        assert store.add_if_new(self.NAME, A)
+        self._lock_path(store, self.NAME).write_bytes(b"f" * 64 + b"\n" + b"junk" * 50)
+        assert store.set_if_equals(self.NAME, A, B)
+        assert store.get(self.NAME) == B
+        assert store._path(self.NAME).read_bytes() == f"{B}\n".encode()
+
     def test_no_lock_files_remain(self, store: LocalRefStore) -> None:
         assert store.add_if_new(self.NAME, A)
         assert not store.add_if_new(self.NAME, B)

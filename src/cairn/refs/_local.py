@@ -106,8 +106,9 @@ class LocalRefStore(RefStore):
                     continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
+                    held = os.fstat(fd)
                     try:
-                        same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+                        same = os.stat(lock_path).st_ino == held.st_ino
                     except FileNotFoundError:
                         same = False
                     if not same:
@@ -121,7 +122,8 @@ class LocalRefStore(RefStore):
                             os.unlink(path)
                         os.unlink(lock_path)
                         return True
-                    os.ftruncate(fd, 0)
+                    if held.st_size:
+                        os.ftruncate(fd, 0)  # a dead writer's stale lock, taken over
                     os.pwrite(fd, data, 0)
                     if self.fsync:
                         os.fsync(fd)
