@@ -876,6 +876,30 @@ def test_properties_are_recorded_and_a_later_bare_key_does_not_clear_history(cat
     )
 
 
+def test_properties_given_as_a_mapping_are_taken_as_prefects_model_takes_them(cat):
+    asset = Asset(key=A, properties={"name": "Users", "owners": ["data"]})
+    assert asset == Asset(key=A, properties=AssetProperties(name="Users", owners=["data"]))
+
+    @materialize(asset)
+    def build():
+        pass
+
+    @flow
+    def pipeline():
+        build()
+
+    pipeline()
+    (only,) = history(cat, A)
+    assert only.assets[0].properties == PropertiesRecord(name="Users", owners=["data"])
+    # the same checks as AssetProperties(...): unknown fields and bad values are refused
+    with pytest.raises(ValueError, match="unknown asset properties: colour"):
+        Asset(key=A, properties={"name": "Users", "colour": "blue"})
+    with pytest.raises(ValueError, match="at most 2500 characters"):
+        Asset(key=A, properties={"description": "x" * 2501})
+    with pytest.raises(ValueError, match="must be an AssetProperties, got list"):
+        Asset(key=A, properties=[("name", "Users")])  # type: ignore[arg-type]
+
+
 def test_properties_description_limit():
     assert AssetProperties(description="x" * 2500).description == "x" * 2500
     with pytest.raises(ValueError) as exc:

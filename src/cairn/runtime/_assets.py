@@ -109,6 +109,9 @@ class AssetProperties:
         return f"AssetProperties({fields})"
 
 
+_PROPERTY_FIELDS = frozenset({"name", "url", "description", "owners"})
+
+
 class Asset:
     """An asset: a URI key naming something a workflow produces or reads.
 
@@ -117,10 +120,12 @@ class Asset:
     Args:
         key: a URI such as ``s3://bucket/clean.csv`` (Prefect's rules: no restricted
             characters, at most 512 characters, a lowercase scheme and ``://``).
-        properties: set these properties when the asset is materialized.
+        properties: set these properties when the asset is materialized (an
+            :class:`AssetProperties`, or a mapping of its fields).
 
     Raises:
         InvalidAssetKeyError: the key is not valid (also a ``ValueError``).
+        InvalidInputError: the properties are not valid (also a ``ValueError``).
 
     Example:
         >>> from cairn.assets import Asset
@@ -133,7 +138,18 @@ class Asset:
     key: str
     properties: AssetProperties | None
 
-    def __init__(self, key: str, properties: AssetProperties | None = None) -> None:
+    def __init__(
+        self, key: str, properties: AssetProperties | Mapping[str, Any] | None = None
+    ) -> None:
+        if isinstance(properties, Mapping):
+            # As Prefect's model does, a plain mapping of the fields is taken as properties.
+            unknown = sorted(map(str, set(properties) - _PROPERTY_FIELDS))
+            if unknown:
+                raise InvalidInputError(
+                    f"unknown asset properties: {', '.join(unknown)} (known: "
+                    f"{', '.join(sorted(_PROPERTY_FIELDS))})"
+                )
+            properties = AssetProperties(**properties)
         if properties is not None and not isinstance(properties, AssetProperties):
             raise InvalidInputError(
                 f"Asset properties must be an AssetProperties, got {type(properties).__name__}"
