@@ -355,6 +355,97 @@ def test_flow_retries(cat):
     assert cat.runs.get(calls[0]).state == "Completed"
 
 
+@pytest.mark.parametrize(
+    ("delays", "waits"),
+    [
+        (2, [2.0, 2.0, 2.0]),
+        ([1, 5], [1.0, 5.0, 5.0]),  # a list gives one per retry, its last repeated
+        (0, []),
+    ],
+)
+def test_task_retry_delays(cat, monkeypatch, delays, waits):
+    slept: list[float] = []
+    monkeypatch.setattr("cairn.runtime._tasks.time.sleep", slept.append)
+    calls = []
+
+    @task(retries=3, retry_delay_seconds=delays)
+    def flaky():
+        calls.append(1)
+        if len(calls) < 4:
+            raise OSError("transient")
+        return "ok"
+
+    @flow
+    def pipeline():
+        return flaky()
+
+    assert pipeline() == "ok"
+    assert slept == waits
+
+
+def test_async_task_retry_delays(cat, monkeypatch):
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("cairn.runtime._tasks.asyncio.sleep", fake_sleep)
+    calls = []
+
+    @task(retries=2, retry_delay_seconds=[3, 7])
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("transient")
+        return "ok"
+
+    @flow
+    async def pipeline():
+        return await flaky()
+
+    assert asyncio.run(pipeline()) == "ok"
+    assert slept == [3.0, 7.0]
+
+
+def test_flow_retry_delay(cat, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr("cairn.runtime._flows.time.sleep", slept.append)
+    calls = []
+
+    @flow(retries=2, retry_delay_seconds=4)
+    def pipeline():
+        calls.append(flow_run.id)
+        if len(calls) < 3:
+            raise ValueError("again")
+        return "done"
+
+    assert pipeline() == "done"
+    assert slept == [4.0, 4.0]
+    assert len(set(calls)) == 1  # one flow run, three attempts
+
+
+def test_artifacts_made_in_mapped_runs_belong_to_each_run(cat):
+    @task
+    def report(region: str) -> str:
+        create_markdown_artifact(f"# {region}", key="regional-report")
+        create_markdown_artifact(f"# {region} (no key)")
+        return task_run.id
+
+    @flow
+    def pipeline():
+        return report.map(["north", "south", "east"]).result()
+
+    run_ids = pipeline()
+    assert len(set(run_ids)) == 3
+    versions = cat.artifacts.history("regional-report")
+    assert sorted(v.data for v in versions) == ["# east", "# north", "# south"]
+    assert {v.task_run_id for v in versions} == set(run_ids)
+    assert len({v.flow_run_id for v in versions}) == 1
+    for run_id, region in zip(run_ids, ["north", "south", "east"], strict=True):
+        mine = cat.artifacts.for_run(run_id)
+        assert sorted(a.data for a in mine) == [f"# {region}", f"# {region} (no key)"]
+
+
 def test_unknown_runs_are_not_found(cat):
     with pytest.raises(RunNotFoundError) as info:
         cat.runs.get(str(uuid.uuid4()))
