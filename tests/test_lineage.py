@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 import uuid
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ from hypothesis import strategies as st
 
 from cairn.catalog import (
     AssetHead,
+    AssetMerge,
     AssetProperties,
     Catalog,
     Materialization,
+    MaterializedAsset,
     _index_lineage,
     _lineage,
     asset_ref,
@@ -240,6 +242,22 @@ def built(catalog: Catalog) -> Catalog:
 
 def test_answers_equal_a_brute_force_reading_of_the_records(built: Catalog) -> None:
     assert answers(built) == brute_answers(built)
+
+
+def test_a_rebuild_reads_each_record_once(built: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = reopen(built)
+    reads: Counter[str] = Counter()
+    store = type(fresh.objects)
+    original = store.get
+
+    def counting(self: Any, oid: str) -> bytes:
+        reads[oid] += 1
+        return original(self, oid)
+
+    monkeypatch.setattr(store, "get", counting)
+    stats = fresh.lineage.rebuild()
+    assert reads and max(reads.values()) == 1
+    assert stats.records == len(reads)
 
 
 def test_the_scenario_graph(built: Catalog) -> None:
@@ -583,12 +601,13 @@ def test_a_large_rebuild_shared_among_worker_processes_gives_the_same_rows(
     monkeypatch.setattr(_lineage, "_PARALLEL_CHECK_S", 0.0)
     monkeypatch.setattr(_lineage, "_PARALLEL_MIN_S", 0.0)
     monkeypatch.setattr(_lineage, "_worker_count", lambda _cat: 2)
+    monkeypatch.setattr(_lineage, "_WORKER_START_S", 0.0)  # so that a worker gets a share
     used = []
     original = _lineage.Lineage._build_in_workers
 
-    def spy(self: Any, items: Any, workers: int) -> Any:
+    def spy(self: Any, items: Any, workers: int, builder: Any, lead: int) -> Any:
         used.append(len(items))
-        return original(self, items, workers)
+        return original(self, items, workers, builder, lead)
 
     monkeypatch.setattr(_lineage.Lineage, "_build_in_workers", spy)
     fresh = reopen(catalog)
@@ -603,6 +622,69 @@ def test_a_large_rebuild_shared_among_worker_processes_gives_the_same_rows(
     again = reopen(catalog)
     assert again.lineage.rebuild().rows == 36
     assert answers(again) == expected
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rebuild_gives_each_step_of_a_merged_history_once(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Chains above, between and below merge nodes (as sync writes them), multi-asset steps."""
+    key = "s3://m/merged"
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+    def at(second: int) -> dt.datetime:
+        return t0 + dt.timedelta(seconds=second)
+
+    def step(second: int, parent: str | None) -> str:
+        if second % 3:
+            return catalog.put_record(
+                Materialization(
+                    created=at(second),
+                    status="succeeded",
+                    assets=[MaterializedAsset(key=key, metadata={"s": second})],
+                    upstream=["s3://m/up"],
+                    task_run_id=f"t{second}",
+                    parent=parent,
+                )
+            )
+        mat = catalog.put_record(
+            Materialization(
+                created=at(second),
+                status="failed",
+                assets=[MaterializedAsset(key=key), MaterializedAsset(key="s3://m/other")],
+                task_run_id=f"t{second}",
+            )
+        )
+        return catalog.put_record(
+            AssetHead(
+                key=key, materialization=mat, status="failed", created=at(second), parent=parent
+            )
+        )
+
+    def merge(second: int, *parents: str) -> str:
+        return catalog.put_record(AssetMerge(key=key, created=at(second), parents=list(parents)))
+
+    base = step(1, step(0, None))
+    left = step(4, step(2, base))
+    right = step(5, step(3, base))
+    top = step(8, step(7, merge(6, left, right)))
+    side = step(9, base)
+    head = step(12, step(11, merge(10, top, side)))
+    assert catalog.refs.set_if_equals(asset_ref(key), None, head)
+    for i in range(6):  # other histories, for the workers to share
+        catalog.assets.record([f"s3://m/plain{i}"], status="succeeded", upstream=[key])
+    expected = [mid for mid, _ in catalog.assets.history(key)]
+    assert len(expected) == 11
+    if workers > 1:
+        monkeypatch.setattr(_lineage, "_PARALLEL_CHECK_S", 0.0)
+        monkeypatch.setattr(_lineage, "_PARALLEL_MIN_S", 0.0)
+        monkeypatch.setattr(_lineage, "_WORKER_START_S", 0.0)
+        monkeypatch.setattr(_lineage, "_worker_count", lambda _cat: workers)
+    fresh = reopen(catalog)
+    stats = fresh.lineage.rebuild()
+    assert stats.rows == 11 + 6
+    assert [e.id for e in fresh.lineage.history(key)] == expected
+    assert answers(fresh) == brute_answers(fresh)
 
 
 # -- random DAGs against a plain-Python model ------------------------------------------------

@@ -175,7 +175,11 @@ def read_step(catalog: Catalog, oid: ObjectId) -> tuple[HistoryStep, Materializa
     A single-asset :class:`Materialization` is its own node (returned with the step); an
     :class:`AssetHead` names a materialization that is not read here (None is returned).
     """
-    rec = catalog.get_record(oid)
+    return _step_of(oid, catalog.get_record(oid))
+
+
+def _step_of(oid: ObjectId, rec: object) -> tuple[HistoryStep, Materialization | None]:
+    """Return the step of history node ``oid``, whose record is ``rec`` (see :func:`read_step`)."""
     if isinstance(rec, Materialization):
         if len(rec.assets) != 1:
             raise WrongTypeError(
@@ -205,7 +209,7 @@ def read_node(catalog: Catalog, oid: ObjectId) -> HistoryNode:
     rec = catalog.get_record(oid)
     if isinstance(rec, AssetMerge):
         return HistoryNode(rec.key, rec.created, tuple(rec.parents), None, None)
-    step, mat = read_step(catalog, oid)
+    step, mat = _step_of(oid, rec)  # the record once: not read_step, which reads it again
     parents = (step.parent,) if step.parent is not None else ()
     return HistoryNode(step.key, step.created, parents, step, mat)
 

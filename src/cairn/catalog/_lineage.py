@@ -58,7 +58,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from cairn.catalog._assets import HistoryStep, HistoryWalk, _is_utf8, asset_ref, read_node
+from cairn.catalog._assets import (
+    HistoryNode,
+    HistoryStep,
+    HistoryWalk,
+    _is_utf8,
+    asset_ref,
+    read_node,
+)
 from cairn.catalog._index_lineage import (
     BASE_PATH,
     DELTA_PATH,
@@ -93,11 +100,13 @@ Health = Literal["succeeded", "failed", "referenced"]
 
 _COMPACT_MIN_ROWS = 4096
 """A delta is folded into the base once it holds this many rows, or a quarter of the base."""
-_PARALLEL_CHECK_S = 0.25
+_PARALLEL_CHECK_S = 0.1
 """After this long walking histories in one process, decide whether to bring in workers."""
 _PARALLEL_MIN_S = 0.75
 """Bring in worker processes only if the rest of the walk promises to take this long."""
 _MAX_WORKERS = 8
+_WORKER_START_S = 0.2
+"""About how long a worker process takes to start (Python, cairn, pyarrow) before it reads."""
 _REMOTE_THREADS = 16
 """Histories read at once from a remote store (S3), where each read is a request."""
 _PROPERTY_FIELDS = ("name", "url", "description", "owners")
@@ -390,6 +399,8 @@ class Lineage:
         Returns:
             What was read and written, and how long it took.
         """
+        import pyarrow.compute as pc
+
         with self._lock:
             started = time.perf_counter()
             self._records_read = 0
@@ -403,7 +414,7 @@ class Lineage:
             self._rows, self._maps = rows, maps
             return RebuildStats(
                 assets=len(refs),
-                materializations=len(set(table.column("materialization").to_pylist())),
+                materializations=pc.count_distinct(table.column("materialization")).as_py(),
                 rows=int(table.num_rows),
                 records=self._records_read,
                 seconds=time.perf_counter() - started,
@@ -578,10 +589,10 @@ class Lineage:
         The walk starts in this process. Reading is bound by per-object system calls and
         Python overhead, which threads do not overlap (measured: slower than one thread), so
         when the rest of the walk promises to be long and the catalog is a local folder, the
-        remaining histories are shared among child processes, each returning its rows as
-        Arrow IPC (measured on 2 cores: 1.5 to 2 times faster over 100,000 records). Any
-        failure there (a damaged record included) falls back to walking in this process,
-        which raises the real error.
+        remaining histories are shared among this process and child processes, each child
+        returning its rows as Arrow IPC (measured on 2 cores: 1.5 to 2 times faster over
+        100,000 records). Any failure in a child (a damaged record included) falls back to
+        walking its histories in this process, which raises the real error.
         """
         import pyarrow as pa
 
@@ -600,31 +611,40 @@ class Lineage:
             return builder.table()
         started = time.perf_counter()
         workers = _worker_count(self._catalog)
-        tables = []
         for done, name in enumerate(names, start=1):
             self._walk_history(refs[name], None, builder)
             left = names[done:]
             elapsed = time.perf_counter() - started
             if workers > 1 and len(left) >= 2 * workers and elapsed >= _PARALLEL_CHECK_S:
                 if elapsed / done * len(left) >= _PARALLEL_MIN_S:
-                    tables.append(self._build_in_workers([(n, refs[n]) for n in left], workers))
-                    break
+                    items = [(n, refs[n]) for n in left]
+                    # This process walks on while the workers start: give it that much more.
+                    lead = int(done / elapsed * _WORKER_START_S)
+                    return pa.concat_tables(self._build_in_workers(items, workers, builder, lead))
                 workers = 1  # decided once: finish here
-        return pa.concat_tables([builder.table(), *tables])
+        return builder.table()
 
-    def _build_in_workers(self, items: list[tuple[str, str]], workers: int) -> Any:
-        """Return the rows of ``items``' histories, walked by ``workers`` child processes.
+    def _build_in_workers(
+        self, items: list[tuple[str, str]], workers: int, builder: RowBuilder, lead: int = 0
+    ) -> list[Any]:
+        """Walk ``items``' histories shared among this process and ``workers - 1`` children.
 
-        Children are plain ``python -m cairn.catalog._index_worker`` processes (see there
-        why not ``multiprocessing``). If any of them fails, the histories are walked here.
+        This process walks the first ``lead`` histories and an equal share of the others,
+        into ``builder``. Returns the tables of ``builder`` and of each child. Children are
+        plain ``python -m cairn.catalog._index_worker`` processes (see there why not
+        ``multiprocessing``); the histories of a child that fails are walked here.
+
+        A child's request and answer go through temporary files, not pipes: this process
+        is busy walking its own share meanwhile, and reading a pipe would take the GIL from
+        it chunk by chunk (and block the child whenever the pipe is full).
         """
+        import contextlib
         import subprocess
         import sys
-        from concurrent.futures import ThreadPoolExecutor
+        import tempfile
 
-        import pyarrow as pa
-
-        chunks = [items[i::workers] for i in range(workers)]
+        rest = items[lead:]
+        chunks = [rest[i::workers] for i in range(workers)]
         env = dict(os.environ)
         # The children must import this very cairn, wherever it was imported from.
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -632,29 +652,46 @@ class Lineage:
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
 
-        def run(chunk: list[tuple[str, str]]) -> tuple[Any, int]:
+        def start(chunk: list[tuple[str, str]], stack: contextlib.ExitStack) -> Any:
+            """Start a child on ``chunk``: return it and the file it answers in, or None."""
             request = json.dumps({"url": self._catalog.url, "heads": [h for _, h in chunk]})
-            proc = subprocess.run(
-                [sys.executable, "-m", "cairn.catalog._index_worker"],
-                input=request.encode(),
-                capture_output=True,
-                env=env,
-                check=True,
-            )
-            table = pa.ipc.open_stream(proc.stdout).read_all()
-            records = int((table.schema.metadata or {}).get(b"cairn.records", b"0"))
-            return table.replace_schema_metadata(None), records
+            try:
+                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="cairn-index-"))
+                answer = os.path.join(folder, "rows.arrow")
+                with open(os.path.join(folder, "request.json"), "w+b") as stdin:
+                    stdin.write(request.encode())
+                    stdin.seek(0)
+                    with open(answer, "wb") as stdout:
+                        proc = subprocess.Popen(
+                            [sys.executable, "-m", "cairn.catalog._index_worker"],
+                            stdin=stdin,
+                            stdout=stdout,
+                            stderr=subprocess.DEVNULL,
+                            env=env,
+                        )
+            except OSError:
+                return None  # cannot start: its histories are walked here
+            # If this process fails before the child is done, its rows are not wanted.
+            stack.callback(_stop, proc)
+            return proc, answer
 
-        try:
-            with ThreadPoolExecutor(len(chunks)) as pool:
-                parts = list(pool.map(run, chunks))
-        except Exception:  # any failure: walk these histories here, raising the real error
-            builder = RowBuilder()
-            for _, head in items:
+        with contextlib.ExitStack() as stack:
+            children = [(chunk, start(chunk, stack)) for chunk in chunks[1:] if chunk]
+            for _, head in [*items[:lead], *chunks[0]]:
                 self._walk_history(head, None, builder)
-            return builder.table()
-        self._records_read += sum(n for _, n in parts)
-        return pa.concat_tables([t for t, _ in parts])
+            tables = [builder.table()]  # while the children finish
+            for chunk, child in children:
+                table = _worker_rows(*child) if child is not None else None
+                if table is None:  # any failure: walk them here, raising the real error
+                    mine = RowBuilder()
+                    for _, head in chunk:
+                        self._walk_history(head, None, mine)
+                    tables.append(mine.table())
+                    continue
+                meta = table.schema.metadata or {}
+                self._records_read += int(meta.get(b"cairn.records", b"0"))
+                tables.append(table.replace_schema_metadata(None))
+            return tables
 
     def _read_history(
         self, head: str
@@ -687,22 +724,41 @@ class Lineage:
             Whether ``head``'s history still contains ``stop`` (with ``stop`` None: True).
         """
         cat = self._records
-        walk = HistoryWalk(
-            lambda oid: read_node(cat, oid),
-            ObjectId(head),
-            ObjectId(stop) if stop is not None else None,
-        )
-        for _, node in walk:
-            step, mat = node.step, node.materialization
-            if step is None:
-                continue  # a merge node: its parents' steps come on their own
-            mat_id = step.materialization
-            if mat is None and not builder.knows(mat_id):
-                mat = _expect(cat.get_record(mat_id), Materialization, mat_id)
+
+        def read(oid: ObjectId) -> HistoryNode:
+            return read_node(cat, oid)
+
+        oid: ObjectId | None = ObjectId(head)
+        if stop is None:
+            # A whole history (a rebuild). Along a chain of single-parent nodes, the walk's
+            # order is the chain's own: follow the parent links without HistoryWalk's
+            # bookkeeping, and hand over to it at the first merge node, if any (no node
+            # before a merge is reachable from it, so the walk from there is the rest).
+            while oid is not None:
+                node = read(oid)
                 self._records_read += 1
-            builder.add(step, mat_id, mat)
+                if len(node.parents) > 1:
+                    break
+                self._add_step(cat, node, builder)
+                oid = node.parents[0] if node.parents else None
+            if oid is None:
+                return True
+        walk = HistoryWalk(read, oid, ObjectId(stop) if stop is not None else None)
+        for _, node in walk:
+            self._add_step(cat, node, builder)
         self._records_read += walk.read
         return walk.met
+
+    def _add_step(self, cat: Any, node: HistoryNode, builder: RowBuilder) -> None:
+        """Add the row of history node ``node``, reading its materialization if need be."""
+        step, mat = node.step, node.materialization
+        if step is None:
+            return  # a merge node: its parents' steps come on their own
+        mat_id = step.materialization
+        if mat is None and not builder.knows(mat_id):
+            mat = _expect(cat.get_record(mat_id), Materialization, mat_id)
+            self._records_read += 1
+        builder.add(step, mat_id, mat)
 
     @property
     def _records(self) -> Any:
@@ -733,6 +789,26 @@ class Lineage:
                 out.extend((k, level) for k in found)
                 frontier = found
             return out
+
+
+def _stop(proc: Any) -> None:
+    """End worker process ``proc`` if it is still running."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _worker_rows(proc: Any, answer: str) -> Any | None:
+    """Return the rows worker process ``proc`` wrote to file ``answer``, or None if it failed."""
+    import pyarrow as pa
+
+    if proc.wait() != 0:
+        return None
+    try:
+        with open(answer, "rb") as f:
+            return pa.ipc.open_stream(f.read()).read_all()
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def _summary(maps: LineageMaps, key: str) -> AssetSummary:
