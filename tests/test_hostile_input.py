@@ -101,7 +101,12 @@ def _audit(event: str, args: tuple) -> None:
     for value in args[:count]:
         if isinstance(value, (str, bytes, os.PathLike)):
             try:
-                _recording[-1].append(os.path.abspath(os.fsdecode(value)))
+                path = os.path.abspath(os.fsdecode(value))
+                if path.startswith("/proc/self/fd/"):
+                    # An open file named through /proc (an object written unnamed, then
+                    # linked): record where that file is, "/dir/#inode (deleted)".
+                    path = os.readlink(path)
+                _recording[-1].append(path)
             except Exception:  # pragma: no cover - never break the audited call
                 pass
 
@@ -112,6 +117,9 @@ _PYTHON_DIRS = tuple(
     {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     | {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
 )
+# cairn imports some of its modules on first use, and an editable install keeps them
+# outside Python's folders: reading them (and their compiled copies) is an import too.
+_CAIRN_DIR = os.path.join(os.path.realpath(os.path.dirname(cairn.__file__)), "")
 
 
 class Accesses:
@@ -126,8 +134,11 @@ class Accesses:
 
 
 def python_file(path: str) -> bool:
-    """Whether ``path`` is in Python's own installation (read by lazy imports)."""
-    return path.startswith(_PYTHON_DIRS) or os.path.realpath(path).startswith(_PYTHON_DIRS)
+    """Whether ``path`` is Python's or cairn's own code (read by lazy imports)."""
+    real = os.path.realpath(path)
+    if real.startswith(_CAIRN_DIR):
+        return real.endswith((".py", ".pyc")) or os.path.isdir(real)
+    return path.startswith(_PYTHON_DIRS) or real.startswith(_PYTHON_DIRS)
 
 
 def assert_inside(paths: list[str], root: Path) -> None:
