@@ -617,6 +617,9 @@ def test_a_large_rebuild_shared_among_worker_processes_gives_the_same_rows(
     # worker that meets it.
     assert stats.rows == 36 and stats.records >= 36
     assert answers(fresh) == expected
+    # The workers' scratch folder was inside the catalog (index/), and is gone.
+    index = Path(fresh.objects.root).parent / "index"  # type: ignore[attr-defined]
+    assert [p.name for p in index.iterdir() if p.name.startswith(".rebuild-")] == []
     # A worker that cannot start: the histories are walked in this process instead.
     monkeypatch.setattr(sys, "executable", "/bin/false")
     again = reopen(catalog)

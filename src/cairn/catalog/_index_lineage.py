@@ -378,6 +378,20 @@ def arrow_strings(values: Iterable[str]) -> Any:
     return table.column("v").combine_chunks()
 
 
+def nonzero_indices(mask: Any) -> Any:
+    """Return the indices where ``mask`` is true, as ``pyarrow.compute.indices_nonzero``.
+
+    A chunked array is combined first: pyarrow 25 (the newest for Python 3.10) crashes the
+    process on a chunked array of no chunks, which an empty table's columns are.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    return pc.indices_nonzero(mask)
+
+
 def _latest_per_key(keys: Any, order: Any) -> Any:
     """Return the indices of the row with the greatest ``order`` for each distinct key.
 
@@ -462,7 +476,7 @@ class LineageMaps:
         ):
             m.latest[key] = (at, status, made)
             m._set_upstream(key, [e["key"] for e in edges])
-        with_props = pc.indices_nonzero(pc.is_valid(table.column("properties")))
+        with_props = nonzero_indices(pc.is_valid(table.column("properties")))
         if len(with_props):
             sub = table.select(["key", "properties"]).take(with_props)
             sub_order = order.take(with_props)

@@ -78,6 +78,7 @@ from cairn.catalog._index_lineage import (
     empty_table,
     encode_part,
     new_part_id,
+    nonzero_indices,
 )
 from cairn.catalog.records import Materialization
 from cairn.errors import InvalidInputError, NotFoundError, WrongTypeError
@@ -652,11 +653,22 @@ class Lineage:
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
 
+        # Scratch space inside the catalog's derived folder, never outside the catalog (workers
+        # run only for a local catalog): a leftover there is deleted with the rest of index/.
+        from cairn.objects import LocalObjectStore
+
+        objects = self._catalog.objects
+        assert isinstance(objects, LocalObjectStore)  # see _worker_count
+        scratch = os.path.join(os.path.dirname(objects.root), "index")
+
         def start(chunk: list[tuple[str, str]], stack: contextlib.ExitStack) -> Any:
             """Start a child on ``chunk``: return it and the file it answers in, or None."""
             request = json.dumps({"url": self._catalog.url, "heads": [h for _, h in chunk]})
             try:
-                folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="cairn-index-"))
+                os.makedirs(scratch, exist_ok=True)
+                folder = stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix=".rebuild-", dir=scratch)
+                )
                 answer = os.path.join(folder, "rows.arrow")
                 with open(os.path.join(folder, "request.json"), "w+b") as stdin:
                     stdin.write(request.encode())
@@ -831,9 +843,8 @@ def _summary(maps: LineageMaps, key: str) -> AssetSummary:
 def _entries(table: Any, mask: Any) -> list[tuple[int, MaterializationEntry]]:
     """Return ``(head_created, entry)`` for each row of ``table`` where ``mask`` is true."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    rows = table.take(pc.indices_nonzero(mask))
+    rows = table.take(nonzero_indices(mask))
     # Times go through int64: TimestampScalar.as_py makes pyarrow import pandas.
     order = rows.column("head_created").cast(pa.int64()).to_pylist()
     made = rows.column("created").cast(pa.int64()).to_pylist()
