@@ -30,13 +30,6 @@ from cairn.catalog._assets import (
 )
 from cairn.catalog._catalog import MARKER, Catalog
 from cairn.catalog._index_runs import FoundRun, child_runs, find_run, top_level_runs
-from cairn.catalog._lineage import (
-    AssetSummary,
-    Lineage,
-    LineageGraph,
-    MaterializationEntry,
-    RebuildStats,
-)
 from cairn.catalog._runs import RunNotFoundError, Runs, check_run_id
 from cairn.catalog.records import (
     FORMAT_VERSION,
@@ -58,10 +51,22 @@ from cairn.catalog.records import (
 if TYPE_CHECKING:
     from cairn.catalog._fsck import FsckProblem, FsckReport, fsck
     from cairn.catalog._gc import GcError, GcReport, gc
+    from cairn.catalog._lineage import (
+        AssetSummary,
+        Lineage,
+        LineageGraph,
+        MaterializationEntry,
+        RebuildStats,
+    )
     from cairn.catalog._sync import RefChange, SyncError, SyncReport, sync
 
-# Upkeep (fsck, gc, sync) is loaded on first use: the CLI's everyday commands never need it.
+# Upkeep (fsck, gc, sync) and lineage queries are loaded on first use: most commands never
+# need them.
 _LAZY = {
+    **dict.fromkeys(
+        ("AssetSummary", "Lineage", "LineageGraph", "MaterializationEntry", "RebuildStats"),
+        "cairn.catalog._lineage",
+    ),
     **dict.fromkeys(("FsckProblem", "FsckReport", "fsck"), "cairn.catalog._fsck"),
     **dict.fromkeys(("GcError", "GcReport", "gc"), "cairn.catalog._gc"),
     **dict.fromkeys(("RefChange", "SyncError", "SyncReport", "sync"), "cairn.catalog._sync"),
