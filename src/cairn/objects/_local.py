@@ -109,26 +109,39 @@ class LocalObjectStore(ObjectStore):
             self._made.add(fanout)
         return folder
 
+    def _open_new(self, oid: str, name: str, flags: int) -> int:
+        """Open a new file ``name`` in ``oid``'s folder (``""``: the folder itself).
+
+        The folder is made again if it was removed since this store made it (by gc in
+        another process, say).
+        """
+        try:
+            return os.open(self._in_folder(oid, name), flags, 0o444)
+        except FileNotFoundError:
+            self._made.discard(oid[:2])
+        return os.open(self._in_folder(oid, name), flags, 0o444)
+
+    def _in_folder(self, oid: str, name: str) -> str:
+        folder = self._folder(oid)
+        return f"{folder}/{name}" if name else folder
+
+    def _write_all(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if self.fsync:
+            os.fsync(fd)
+
     def _write_new(self, oid: str, final: str, data: bytes) -> None:
         folder = self._folder(oid)
         if _O_TMPFILE and self._write_unnamed(oid, folder, final, data):
             return
-        tmp = f"{folder}/{_TMP_PREFIX}{secrets.token_hex(8)}"
+        name = f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = f"{folder}/{name}"
         try:
+            fd = self._open_new(oid, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            except FileNotFoundError:
-                # The folder was removed since this store made it (by gc in another
-                # process, say): make it again.
-                self._made.discard(oid[:2])
-                self._folder(oid)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self.fsync:
-                    os.fsync(fd)
+                self._write_all(fd, data)
             finally:
                 os.close(fd)
             self._publish(tmp, final)
@@ -147,22 +160,14 @@ class LocalObjectStore(ObjectStore):
         """
         global _O_TMPFILE
         try:
-            try:
-                fd = os.open(folder, os.O_WRONLY | _O_TMPFILE, 0o444)
-            except FileNotFoundError:
-                self._made.discard(oid[:2])  # removed since this store made it (by gc)
-                fd = os.open(self._folder(oid), os.O_WRONLY | _O_TMPFILE, 0o444)
+            fd = self._open_new(oid, "", os.O_WRONLY | _O_TMPFILE)
         except OSError as exc:
             if exc.errno in _NO_TMPFILE:
                 _O_TMPFILE = 0  # not on this file system: stop trying, in this process
                 return False
             raise StorageError(f"could not store object at {final!r}: {exc}") from exc
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.fsync:
-                os.fsync(fd)
+            self._write_all(fd, data)
             while True:
                 try:
                     _link_open_file(fd, final)
