@@ -427,7 +427,7 @@ class S3Location:
             detail = f"could not connect to the endpoint ({exc}); check AWS_ENDPOINT_URL"
         elif isinstance(exc, ParamValidationError):
             detail = (
-                f"botocore refused the request ({exc}); cairn needs botocore 1.35.69 or newer "
+                f"botocore refused the request ({exc}); cairn needs botocore 1.40.61 or newer "
                 "for conditional writes: pip install -U 'cairn[s3]'"
             )
         else:
