@@ -784,23 +784,33 @@ class Lineage:
             m = self._current_maps()
             if key not in m.nodes:
                 raise NotFoundError(f"Asset '{key}' not found.")
-            adjacency: Mapping[str, Iterable[str]] = m.up if upstream else m.down
-            seen = {key}
-            frontier = [key]
-            out: list[tuple[str, int]] = []
-            level = 0
-            while frontier and (depth is None or level < depth):
-                level += 1
-                found = []
-                for node in frontier:
-                    for nxt in adjacency.get(node, ()):
-                        if nxt not in seen:
-                            seen.add(nxt)
-                            found.append(nxt)
-                found.sort()
-                out.extend((k, level) for k in found)
-                frontier = found
-            return out
+            return walk_levels(m.up if upstream else m.down, key, depth)
+
+
+def walk_levels(
+    adjacency: Mapping[str, Iterable[str]], start: str, depth: int | None
+) -> list[tuple[str, int]]:
+    """Return each node reachable from ``start`` and its distance, nearest first.
+
+    Breadth first over ``adjacency`` (node to neighbours), at most ``depth`` steps (None: no
+    limit); ``start`` itself is not listed, and nodes at one distance come in key order.
+    """
+    seen = {start}
+    frontier = [start]
+    out: list[tuple[str, int]] = []
+    level = 0
+    while frontier and (depth is None or level < depth):
+        level += 1
+        found = []
+        for node in frontier:
+            for nxt in adjacency.get(node, ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    found.append(nxt)
+        found.sort()
+        out.extend((k, level) for k in found)
+        frontier = found
+    return out
 
 
 def _stop(proc: Any) -> None:

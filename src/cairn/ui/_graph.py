@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from cairn.catalog._lineage import walk_levels
 from cairn.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -215,19 +216,7 @@ def neighbourhood(
         ups.setdefault(down, []).append(up)
     keep = {key}
     for adjacency in (ups, downs):
-        seen = {key}
-        frontier = [key]
-        level = 0
-        while frontier and (depth is None or level < depth):
-            level += 1
-            found = []
-            for node in frontier:
-                for nxt in adjacency.get(node, ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        found.append(nxt)
-            frontier = found
-        keep |= seen
+        keep.update(k for k, _ in walk_levels(adjacency, key, depth))
     kept_nodes = [by_key[k] for k in sorted(keep)]
     kept_edges = sorted({(u, v) for u, v in edge_list if u in keep and v in keep})
     return kept_nodes, kept_edges
